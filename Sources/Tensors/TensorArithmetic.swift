@@ -1,0 +1,96 @@
+// Element-wise arithmetic with NumPy broadcasting, and element-wise functions.
+
+extension Tensor {
+    /// Applies an element-wise function of one argument.
+    public func applying(_ function: UnaryFunction) -> Tensor {
+        Tensor(shape: shape) { output in
+            withUnsafeBufferPointer { input in
+                Scalar.apply(function, input.baseAddress!, output.baseAddress!, count: scalarCount)
+            }
+        }
+    }
+
+    /// Applies an element-wise function of two arguments under NumPy broadcasting.
+    public func applying(_ function: BinaryFunction, _ other: Tensor) -> Tensor {
+        guard let layout = BroadcastLayout(lhsShape: shape, rhsShape: other.shape),
+              let outputShape = broadcastShape(shape, other.shape)
+        else {
+            preconditionFailure("Shapes \(shape) and \(other.shape) do not broadcast")
+        }
+        return Tensor(shape: outputShape) { output in
+            withUnsafeBufferPointer { a in
+                other.withUnsafeBufferPointer { b in
+                    Scalar.apply(function, a.baseAddress!, b.baseAddress!, output.baseAddress!, layout: layout)
+                }
+            }
+        }
+    }
+
+    public static func + (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.applying(.add, rhs) }
+    public static func - (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.applying(.subtract, rhs) }
+    public static func * (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.applying(.multiply, rhs) }
+    public static func / (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.applying(.divide, rhs) }
+    public static prefix func - (x: Tensor) -> Tensor { x.applying(.negate) }
+
+    public static func + (lhs: Tensor, rhs: Scalar) -> Tensor { lhs.applying(.add, Tensor(rhs)) }
+    public static func - (lhs: Tensor, rhs: Scalar) -> Tensor { lhs.applying(.subtract, Tensor(rhs)) }
+    public static func * (lhs: Tensor, rhs: Scalar) -> Tensor { lhs.applying(.multiply, Tensor(rhs)) }
+    public static func / (lhs: Tensor, rhs: Scalar) -> Tensor { lhs.applying(.multiply, Tensor(1 / rhs)) }
+    public static func + (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(lhs).applying(.add, rhs) }
+    public static func - (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(lhs).applying(.subtract, rhs) }
+    public static func * (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(lhs).applying(.multiply, rhs) }
+    public static func / (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(lhs).applying(.divide, rhs) }
+
+    /// Adds `other` in place; `other` must broadcast to this tensor's shape.
+    public static func += (lhs: inout Tensor, rhs: Tensor) {
+        if lhs.shape == rhs.shape {
+            lhs.addScaled(rhs, by: 1)
+        } else {
+            lhs = lhs + rhs
+            precondition(lhs.shape == broadcastShape(lhs.shape, rhs.shape)!, "In-place add changed the shape")
+        }
+    }
+
+    /// Computes `self += alpha * other` in place for tensors of equal shape (BLAS axpy).
+    public mutating func addScaled(_ other: Tensor, by alpha: Scalar) {
+        precondition(shape == other.shape, "addScaled: shapes \(shape) and \(other.shape) differ")
+        let count = scalarCount
+        other.withUnsafeBufferPointer { x in
+            withUnsafeMutableBufferPointer { y in
+                Scalar.axpy(count: count, alpha: alpha, x: x.baseAddress!, y: y.baseAddress!)
+            }
+        }
+    }
+
+    /// Sums this tensor over the axes that broadcasting expanded from `targetShape`, the
+    /// reverse of broadcasting `targetShape` to `shape`.
+    public func sumToShape(_ targetShape: [Int]) -> Tensor {
+        if shape == targetShape { return self }
+        precondition(targetShape.count <= rank, "Cannot reduce shape \(shape) to \(targetShape)")
+        let padded = Array(repeating: 1, count: rank - targetShape.count) + targetShape
+        var axes: [Int] = []
+        for axis in 0..<rank where padded[axis] == 1 && shape[axis] != 1 {
+            axes.append(axis)
+        }
+        for axis in 0..<rank where padded[axis] != 1 {
+            precondition(padded[axis] == shape[axis], "Cannot reduce shape \(shape) to \(targetShape)")
+        }
+        return sum(alongAxes: axes).reshaped(to: targetShape)
+    }
+}
+
+public func exp<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> { x.applying(.exp) }
+public func log<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> { x.applying(.log) }
+public func sqrt<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> { x.applying(.sqrt) }
+public func tanh<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> { x.applying(.tanh) }
+public func sin<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> { x.applying(.sin) }
+public func cos<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> { x.applying(.cos) }
+public func abs<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> { x.applying(.abs) }
+public func sigmoid<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> { x.applying(.sigmoid) }
+public func silu<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> { x.applying(.silu) }
+public func relu<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> { x.applying(.relu) }
+public func softplus<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> { x.applying(.softplus) }
+public func square<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> { x.applying(.square) }
+public func max<Scalar>(_ lhs: Tensor<Scalar>, _ rhs: Tensor<Scalar>) -> Tensor<Scalar> { lhs.applying(.maximum, rhs) }
+public func min<Scalar>(_ lhs: Tensor<Scalar>, _ rhs: Tensor<Scalar>) -> Tensor<Scalar> { lhs.applying(.minimum, rhs) }
+public func pow<Scalar>(_ lhs: Tensor<Scalar>, _ rhs: Tensor<Scalar>) -> Tensor<Scalar> { lhs.applying(.power, rhs) }

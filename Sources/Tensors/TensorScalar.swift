@@ -1,0 +1,62 @@
+import CBLAS
+import Foundation
+
+/// A floating-point type that tensors can hold: `Float` or `Double`.
+///
+/// The requirements are the element loops and BLAS calls that every tensor operation is
+/// built from. Each conforming type implements them with concrete, specialised code, so
+/// generic tensor code pays one protocol dispatch per operation, never per element, even
+/// when it is compiled in another module.
+public protocol TensorScalar: BinaryFloatingPoint, LosslessStringConvertible, Sendable
+where Self.RawSignificand: FixedWidthInteger {
+    /// The dtype name used in weight files (`F32`, `F64`).
+    static var dtypeName: String { get }
+
+    static func exp(_ x: Self) -> Self
+    static func log(_ x: Self) -> Self
+    static func tanh(_ x: Self) -> Self
+    static func sin(_ x: Self) -> Self
+    static func cos(_ x: Self) -> Self
+    static func pow(_ x: Self, _ y: Self) -> Self
+
+    /// Applies `function` to `count` elements of `input`, writing `output`.
+    static func apply(_ function: UnaryFunction, _ input: UnsafePointer<Self>, _ output: UnsafeMutablePointer<Self>, count: Int)
+
+    /// Applies `function` element-wise to two broadcast operands; see `BroadcastLayout`.
+    static func apply(
+        _ function: BinaryFunction, _ lhs: UnsafePointer<Self>, _ rhs: UnsafePointer<Self>,
+        _ output: UnsafeMutablePointer<Self>, layout: BroadcastLayout)
+
+    /// Sums a tensor viewed as `[outer, reduced, inner]` over its middle axis, writing `[outer, inner]`.
+    static func sum(_ input: UnsafePointer<Self>, _ output: UnsafeMutablePointer<Self>, outer: Int, reduced: Int, inner: Int)
+
+    /// Takes the maximum of a tensor viewed as `[outer, reduced, inner]` over its middle axis.
+    static func max(_ input: UnsafePointer<Self>, _ output: UnsafeMutablePointer<Self>, outer: Int, reduced: Int, inner: Int)
+
+    /// Computes `C ← α op(A) op(B) + β C` for row-major matrices (BLAS `?gemm`).
+    static func gemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Self, a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+
+    /// Computes `y ← α x + y` (BLAS `?axpy`).
+    static func axpy(count: Int, alpha: Self, x: UnsafePointer<Self>, y: UnsafeMutablePointer<Self>)
+
+    /// Returns the dot product of two contiguous vectors (BLAS `?dot`).
+    static func dot(count: Int, _ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>) -> Self
+}
+
+/// Element-wise functions of one argument.
+public enum UnaryFunction: Sendable {
+    case negate, exp, log, sqrt, reciprocal, square, abs
+    case tanh, sigmoid, silu, relu, softplus, sin, cos
+}
+
+/// Element-wise functions of two arguments, including the backward rules of the
+/// activations: `siluBackward(x, dy)` is `dy · d silu/dx` at `x`.
+public enum BinaryFunction: Sendable {
+    case add, subtract, multiply, divide, maximum, minimum, power
+    case reluBackward, siluBackward, sigmoidBackward, softplusBackward
+    /// `tanhBackward(y, dy) = dy (1 - y²)`, where `y = tanh(x)` is the forward output.
+    case tanhBackward
+}
