@@ -35,8 +35,17 @@ let package = Package(
             dependencies: ["Tensors", "NeuralNetworks", "SDECore", "ControlObjectives", "DEFTScoreMatching", "Samplers"]
         ),
 
+        // Benchmarks: each prints its figures and never passes or fails on a clock.
+        .executableTarget(
+            name: "benchmark-foundation", dependencies: ["Tensors", "NeuralNetworks"],
+            path: "benchmarks/Foundation"),
+        .executableTarget(
+            name: "benchmark-sde", dependencies: ["Tensors", "NeuralNetworks", "SDECore"],
+            path: "benchmarks/SDE"),
+
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks"]),
+        .testTarget(name: "SDECoreTests", dependencies: ["SDECore"]),
     ],
     // Swift 5 mode: kernels hand raw buffer pointers to concurrent workers, which the
     // Swift 6 checker rejects even where each worker writes a disjoint range.

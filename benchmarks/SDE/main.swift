@@ -1,0 +1,1 @@
+fatalError("benchmark not written yet")
