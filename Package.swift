@@ -43,7 +43,7 @@ let package = Package(
             name: "benchmark-sde", dependencies: ["Tensors", "NeuralNetworks", "SDECore"],
             path: "benchmarks/SDE"),
 
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks"]),
         .testTarget(name: "SDECoreTests", dependencies: ["SDECore"]),
     ],

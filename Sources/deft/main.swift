@@ -1,1 +1,44 @@
-print("deft")
+import Foundation
+
+/// A subcommand of the `deft` tool.
+struct Subcommand {
+    let name: String
+    let summary: String
+    let run: ([String]) throws -> Void
+}
+
+let subcommands: [Subcommand] = [
+    Subcommand(name: "demo", summary: "train a small DDPM model on a 2-D mixture and check its samples", run: DemoCommand.run),
+]
+
+func printUsage() {
+    var text = """
+        deft: conditioning pretrained diffusion models by learning the generalised h-transform.
+
+        usage: deft <command> [options]
+
+        commands:
+
+        """
+    for command in subcommands {
+        text += "  \(command.name.padding(toLength: 12, withPad: " ", startingAt: 0))\(command.summary)\n"
+    }
+    text += "\nRun 'deft <command> --help' for the options of a command.\n"
+    print(text, terminator: "")
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard let name = arguments.first, name != "--help", name != "-h" else {
+    printUsage()
+    exit(arguments.isEmpty ? 2 : 0)
+}
+
+do {
+    guard let command = subcommands.first(where: { $0.name == name }) else {
+        throw CommandLineError.unknownCommand(name)
+    }
+    try command.run(Array(arguments.dropFirst()))
+} catch {
+    FileHandle.standardError.write(Data("deft: error: \(error)\n".utf8))
+    exit(1)
+}
