@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from torch.utils.flop_counter import FlopCounterMode
+
 from torch_unet import UNet
 
 
@@ -25,6 +27,13 @@ def time_steps(step, warmup, steps):
         step()
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
+
+
+def count_flops(step):
+    """Floating-point operations of one call, counted by PyTorch's FlopCounterMode."""
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
 
 
 def mlp_adam_step_seconds(warmup, steps):
@@ -46,7 +55,7 @@ def mlp_adam_step_seconds(warmup, steps):
         loss.backward()
         optimizer.step()
 
-    return time_steps(step, warmup, steps)
+    return time_steps(step, warmup, steps), count_flops(step)
 
 
 def unet_forward_backward_seconds(warmup, steps):
@@ -62,7 +71,7 @@ def unet_forward_backward_seconds(warmup, steps):
         loss = F.mse_loss(model(x, t), target)
         loss.backward()
 
-    return time_steps(step, warmup, steps), sum(p.numel() for p in model.parameters())
+    return time_steps(step, warmup, steps), sum(p.numel() for p in model.parameters()), count_flops(step)
 
 
 def main():
@@ -72,12 +81,15 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    unet_seconds, unet_parameters = unet_forward_backward_seconds(args.warmup, args.steps)
+    unet_seconds, unet_parameters, unet_flops = unet_forward_backward_seconds(args.warmup, args.steps)
+    mlp_seconds, mlp_flops = mlp_adam_step_seconds(args.warmup, args.steps * 10)
     print(json.dumps({
         "torch_version": torch.__version__,
         "threads": torch.get_num_threads(),
-        "mlp_adam_step": mlp_adam_step_seconds(args.warmup, args.steps * 10),
+        "mlp_adam_step": mlp_seconds,
+        "mlp_adam_step_flops": mlp_flops,
         "unet_forward_backward": unet_seconds,
+        "unet_forward_backward_flops": unet_flops,
         "unet_parameters": unet_parameters,
     }))
 
