@@ -1,3 +1,15 @@
 // OpenBLAS's CBLAS interface and LAPACKE, the C interface to LAPACK.
 #include <cblas.h>
 #include <lapacke.h>
+
+// CPU feature tests for choosing OpenBLAS's kernels when its own detection fails.
+static inline int deft_cpu_supports_avx2_fma(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static inline int deft_cpu_supports_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}
