@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "ControlObjectives", targets: ["ControlObjectives"]),
         .library(name: "DEFTScoreMatching", targets: ["DEFTScoreMatching"]),
         .library(name: "Samplers", targets: ["Samplers"]),
+        .library(name: "GaussianOracle", targets: ["GaussianOracle"]),
         .executable(name: "deft", targets: ["deft"]),
     ],
     targets: [
@@ -28,11 +29,16 @@ let package = Package(
         .target(name: "SDECore", dependencies: ["Tensors", "NeuralNetworks"]),
         .target(name: "ControlObjectives", dependencies: ["SDECore"]),
         .target(name: "DEFTScoreMatching", dependencies: ["SDECore"]),
+        // Closed-form Gaussian data, observations, h-transforms and posteriors: the test oracle.
+        .target(name: "GaussianOracle", dependencies: ["SDECore", "CBLAS"]),
         .target(name: "Samplers", dependencies: ["SDECore"]),
 
         .executableTarget(
             name: "deft",
-            dependencies: ["Tensors", "NeuralNetworks", "SDECore", "ControlObjectives", "DEFTScoreMatching", "Samplers"]
+            dependencies: [
+                "Tensors", "NeuralNetworks", "SDECore", "ControlObjectives", "DEFTScoreMatching", "Samplers",
+                "GaussianOracle",
+            ]
         ),
 
         // Benchmarks: each prints its figures and never passes or fails on a clock.
@@ -46,6 +52,7 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks"]),
         .testTarget(name: "SDECoreTests", dependencies: ["SDECore"]),
+        .testTarget(name: "GaussianOracleTests", dependencies: ["GaussianOracle", "DEFTScoreMatching"]),
     ],
     // Swift 5 mode: kernels hand raw buffer pointers to concurrent workers, which the
     // Swift 6 checker rejects even where each worker writes a disjoint range.
