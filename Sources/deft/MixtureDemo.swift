@@ -20,7 +20,7 @@ struct MixtureDemo {
     let configuration: Configuration
 
     func run() -> DemoSummary {
-        var generator = PhiloxRandom(seed: configuration.seed)
+        let generator = PhiloxRandom(seed: configuration.seed)
         var initialization = generator.split(0)
         var dataStream = generator.split(1)
         var samplingStream = generator.split(2)
