@@ -192,6 +192,11 @@ public final class UNet<Scalar: TensorScalar>: Module {
         return outputConv(silu(outputNorm(h)))
     }
 
+    /// Returns `ε(x, t)` for plain tensors without recording a graph, for sampling.
+    public func inferring(from x: Tensor<Scalar>, _ t: Tensor<Scalar>) -> Tensor<Scalar> {
+        withoutRecording { self(Variable(x), Variable(t)).value }
+    }
+
     /// Sets the output convolution's weight and bias to zero in place, so the network
     /// returns 0 until it is trained.
     public func zeroOutputLayer() {

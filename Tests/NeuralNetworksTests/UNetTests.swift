@@ -110,6 +110,7 @@ final class UNetTests: XCTestCase {
         let t = Variable(Tensor<Float>([1]))
         XCTAssertFalse(withoutRecording { unet(x, t) }.requiresGrad)
         XCTAssertTrue(unet(x, t).requiresGrad)
+        XCTAssertEqual(unet.inferring(from: x.value, t.value), unet(x, t).value)
     }
 
     /// Every parameter, the images and the times against finite differences: base 4,
