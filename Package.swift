@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "DEFTScoreMatching", targets: ["DEFTScoreMatching"]),
         .library(name: "Samplers", targets: ["Samplers"]),
         .library(name: "GaussianOracle", targets: ["GaussianOracle"]),
+        .library(name: "Imaging", targets: ["Imaging"]),
         .executable(name: "deft", targets: ["deft"]),
     ],
     targets: [
@@ -32,12 +33,14 @@ let package = Package(
         // Closed-form Gaussian data, observations, h-transforms and posteriors: the test oracle.
         .target(name: "GaussianOracle", dependencies: ["SDECore", "CBLAS"]),
         .target(name: "Samplers", dependencies: ["SDECore"]),
+        // Image operators and likelihoods, metrics, Fashion-MNIST and PNG grids.
+        .target(name: "Imaging", dependencies: ["Tensors", "SDECore", "CPNG", "CGSL"]),
 
         .executableTarget(
             name: "deft",
             dependencies: [
                 "Tensors", "NeuralNetworks", "SDECore", "ControlObjectives", "DEFTScoreMatching", "Samplers",
-                "GaussianOracle",
+                "GaussianOracle", "Imaging",
             ]
         ),
 
@@ -53,6 +56,7 @@ let package = Package(
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks"]),
         .testTarget(name: "SDECoreTests", dependencies: ["SDECore"]),
         .testTarget(name: "GaussianOracleTests", dependencies: ["GaussianOracle", "DEFTScoreMatching"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"], exclude: ["Fixtures"]),
     ],
     // Swift 5 mode: kernels hand raw buffer pointers to concurrent workers, which the
     // Swift 6 checker rejects even where each worker writes a disjoint range.
