@@ -44,6 +44,44 @@ where Self.RawSignificand: FixedWidthInteger {
 
     /// Returns the dot product of two contiguous vectors (BLAS `?dot`).
     static func dot(count: Int, _ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>) -> Self
+
+    // Image kernels, implemented for Float and Double in `ImageKernels.swift`.
+
+    /// Unfolds one image `[channels, height, width]` into the columns
+    /// `[channels · kernelHeight · kernelWidth, outputHeight · outputWidth]` (im2col).
+    static func im2col(_ image: UnsafePointer<Self>, _ columns: UnsafeMutablePointer<Self>, geometry: ConvolutionGeometry)
+
+    /// Folds columns back into one image, summing overlapping windows and overwriting
+    /// `image` (col2im, the adjoint of `im2col`).
+    static func col2im(_ columns: UnsafePointer<Self>, _ image: UnsafeMutablePointer<Self>, geometry: ConvolutionGeometry)
+
+    /// Normalises `[batch, channels, spatial]` per (sample, group), then scales and offsets
+    /// each channel. Writes each group's mean and 1/√(variance + ε) as `[batch, groups]`.
+    static func groupNormForward(
+        _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, scale: UnsafePointer<Self>, offset: UnsafePointer<Self>,
+        mean: UnsafeMutablePointer<Self>, inverseStandardDeviation: UnsafeMutablePointer<Self>,
+        layout: GroupNormLayout, epsilon: Self)
+
+    /// Computes the pullback of `groupNormForward`. Writes `dx` (unless nil) and, per
+    /// (sample, channel), Σ dy and Σ dy · x̂ as `[batch, channels]`; the offset and scale
+    /// gradients are their sums over the batch.
+    static func groupNormBackward(
+        _ x: UnsafePointer<Self>, _ dy: UnsafePointer<Self>, _ dx: UnsafeMutablePointer<Self>?,
+        scale: UnsafePointer<Self>, mean: UnsafePointer<Self>, inverseStandardDeviation: UnsafePointer<Self>,
+        channelSums: UnsafeMutablePointer<Self>, channelProductSums: UnsafeMutablePointer<Self>,
+        layout: GroupNormLayout)
+
+    /// Sums non-overlapping `window × window` blocks of `planes` images of
+    /// `height × width` and multiplies by `scale`.
+    static func sumPool2d(
+        _ input: UnsafePointer<Self>, _ output: UnsafeMutablePointer<Self>,
+        planes: Int, height: Int, width: Int, window: Int, scale: Self)
+
+    /// Repeats each pixel of `planes` images of `height × width` into a
+    /// `factor × factor` block, multiplied by `scale`.
+    static func upsampleNearest2d(
+        _ input: UnsafePointer<Self>, _ output: UnsafeMutablePointer<Self>,
+        planes: Int, height: Int, width: Int, factor: Int, scale: Self)
 }
 
 /// Element-wise functions of one argument.

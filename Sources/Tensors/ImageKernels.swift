@@ -1,0 +1,84 @@
+// The Float and Double implementations of the image requirements of `TensorScalar`:
+// each calls the generic kernel with its concrete type, so the loops are specialised.
+
+extension Float {
+    public static func im2col(_ image: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry) {
+        im2colKernel(image, columns, geometry)
+    }
+
+    public static func col2im(_ columns: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry) {
+        col2imKernel(columns, image, geometry)
+    }
+
+    public static func groupNormForward(
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, scale: UnsafePointer<Float>, offset: UnsafePointer<Float>,
+        mean: UnsafeMutablePointer<Float>, inverseStandardDeviation: UnsafeMutablePointer<Float>,
+        layout: GroupNormLayout, epsilon: Float
+    ) {
+        groupNormForwardKernel(x, y, scale, offset, mean, inverseStandardDeviation, layout, epsilon)
+    }
+
+    public static func groupNormBackward(
+        _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>?,
+        scale: UnsafePointer<Float>, mean: UnsafePointer<Float>, inverseStandardDeviation: UnsafePointer<Float>,
+        channelSums: UnsafeMutablePointer<Float>, channelProductSums: UnsafeMutablePointer<Float>,
+        layout: GroupNormLayout
+    ) {
+        groupNormBackwardKernel(x, dy, dx, scale, mean, inverseStandardDeviation, channelSums, channelProductSums, layout)
+    }
+
+    public static func sumPool2d(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+        planes: Int, height: Int, width: Int, window: Int, scale: Float
+    ) {
+        sumPoolKernel(input, output, planes: planes, height: height, width: width, window: window, scale: scale)
+    }
+
+    public static func upsampleNearest2d(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+        planes: Int, height: Int, width: Int, factor: Int, scale: Float
+    ) {
+        upsampleNearestKernel(input, output, planes: planes, height: height, width: width, factor: factor, scale: scale)
+    }
+}
+
+extension Double {
+    public static func im2col(_ image: UnsafePointer<Double>, _ columns: UnsafeMutablePointer<Double>, geometry: ConvolutionGeometry) {
+        im2colKernel(image, columns, geometry)
+    }
+
+    public static func col2im(_ columns: UnsafePointer<Double>, _ image: UnsafeMutablePointer<Double>, geometry: ConvolutionGeometry) {
+        col2imKernel(columns, image, geometry)
+    }
+
+    public static func groupNormForward(
+        _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, scale: UnsafePointer<Double>, offset: UnsafePointer<Double>,
+        mean: UnsafeMutablePointer<Double>, inverseStandardDeviation: UnsafeMutablePointer<Double>,
+        layout: GroupNormLayout, epsilon: Double
+    ) {
+        groupNormForwardKernel(x, y, scale, offset, mean, inverseStandardDeviation, layout, epsilon)
+    }
+
+    public static func groupNormBackward(
+        _ x: UnsafePointer<Double>, _ dy: UnsafePointer<Double>, _ dx: UnsafeMutablePointer<Double>?,
+        scale: UnsafePointer<Double>, mean: UnsafePointer<Double>, inverseStandardDeviation: UnsafePointer<Double>,
+        channelSums: UnsafeMutablePointer<Double>, channelProductSums: UnsafeMutablePointer<Double>,
+        layout: GroupNormLayout
+    ) {
+        groupNormBackwardKernel(x, dy, dx, scale, mean, inverseStandardDeviation, channelSums, channelProductSums, layout)
+    }
+
+    public static func sumPool2d(
+        _ input: UnsafePointer<Double>, _ output: UnsafeMutablePointer<Double>,
+        planes: Int, height: Int, width: Int, window: Int, scale: Double
+    ) {
+        sumPoolKernel(input, output, planes: planes, height: height, width: width, window: window, scale: scale)
+    }
+
+    public static func upsampleNearest2d(
+        _ input: UnsafePointer<Double>, _ output: UnsafeMutablePointer<Double>,
+        planes: Int, height: Int, width: Int, factor: Int, scale: Double
+    ) {
+        upsampleNearestKernel(input, output, planes: planes, height: height, width: width, factor: factor, scale: scale)
+    }
+}
