@@ -19,7 +19,9 @@ import Tensors
 ///   two queries inside one leaf share the leaf's draw, so keep `tolerance` (the leaf
 ///   width) below the solver's step size.
 /// - Memory does not grow with the number of queries: the path keeps only the nodes of
-///   the last descent (`depth` nodes), which makes queries at nearby times cheap.
+///   the last descent (at most depth + 1), which makes queries at nearby times cheap.
+///   A query at a point that is not a node descends to the leaves, so its cost grows
+///   with `depth`; a tolerance of about half the step size is usually enough.
 ///
 /// Increments are computed in Double and converted to `Scalar`.
 public final class VirtualBrownianTree<Scalar: TensorScalar>: BrownianPath, @unchecked Sendable {
@@ -123,6 +125,10 @@ public final class VirtualBrownianTree<Scalar: TensorScalar>: BrownianPath, @unc
 
     /// Returns (W_r, H̄_r) for r in [0, 1], reusing the cached nodes of the last descent
     /// where the new one takes the same turns.
+    ///
+    /// The descent stops early at a node whose end is exactly r (a dyadic point), where
+    /// the values are known without interpolation; on grids of 2^k equal steps a query
+    /// then costs about one new node.
     private func evaluate(_ r: Double) -> (w: Tensor<Double>, barH: Tensor<Double>) {
         if cachedPath.isEmpty {
             cachedPath = [TreeNode(
@@ -131,10 +137,13 @@ public final class VirtualBrownianTree<Scalar: TensorScalar>: BrownianPath, @unc
             cachedTurns = []
         }
 
-        // Keep the cached prefix of nodes on which r takes the same turns.
+        // Walk the cached prefix of nodes on which r takes the same turns. The walk stops
+        // at the first node with an end at r whether or not it is cached, so the values
+        // returned never depend on earlier queries.
         var level = 0
         while level < cachedTurns.count {
             let node = cachedPath[level]
+            if let values = endValues(of: node, at: r) { return values }
             let goesRight = r > node.s + node.width / 2
             if goesRight != cachedTurns[level] { break }
             level += 1
@@ -142,14 +151,31 @@ public final class VirtualBrownianTree<Scalar: TensorScalar>: BrownianPath, @unc
         cachedPath.removeSubrange((level + 1)...)
         cachedTurns.removeSubrange(level...)
 
-        while level < depth {
+        while true {
             let node = cachedPath[level]
+            if let values = endValues(of: node, at: r) { return values }
+            if level == depth {
+                return interpolate(in: node, at: r)
+            }
             let goesRight = r > node.s + node.width / 2
             cachedPath.append(child(of: node, right: goesRight))
             cachedTurns.append(goesRight)
             level += 1
         }
-        return interpolate(in: cachedPath[depth], at: r)
+    }
+
+    /// Returns the values at r when r is one of the node's ends, else nil. Chen's relation
+    /// gives H̄ at the right end u: H̄_u = H̄_s + H̄_{s,u} + ½ (u W_s − s W_u).
+    private func endValues(of node: TreeNode, at r: Double) -> (w: Tensor<Double>, barH: Tensor<Double>)? {
+        if r == node.s {
+            return (node.wS, node.barHS)
+        }
+        guard r == node.s + node.width else { return nil }
+        let w = node.wS + node.wSU
+        let barH = levyArea == .spaceTime
+            ? node.barHS + node.barHSU + (node.wS * r - w * node.s) * 0.5
+            : node.barHS
+        return (w, barH)
     }
 
     /// Bisects `node`, drawing the midpoint conditionally on the node's ends (Foster,
