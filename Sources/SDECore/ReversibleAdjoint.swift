@@ -1,7 +1,7 @@
 import Tensors
 
 /// Runs reversible Heun forward without recording and returns outputs whose pullback
-/// walks the steps backwards: each step reconstructs (yₙ, ŷₙ, f̂ₙ) from (yₙ₊₁, ŷₙ₊₁, f̂ₙ₊₁)
+/// walks the steps backwards. Each step reconstructs (yₙ, ŷₙ, f̂ₙ) from (yₙ₊₁, ŷₙ₊₁, f̂ₙ₊₁)
 /// algebraically, then takes the vector–Jacobian product of the forward step map
 /// (yₙ, ŷₙ) ↦ (yₙ₊₁, ŷₙ₊₁, running-cost increment). The result is the gradient of the
 /// discrete solution, as backpropagation would give, with memory independent of the

@@ -10,7 +10,7 @@ final class SolverBehaviourTests: XCTestCase {
     /// solution is 1.5 e^{−t} + (sin t − cos t)/2. Euler–Maruyama and Milstein are
     /// first-order ODE methods here and the others second-order, so the error at h = 0.01
     /// must be below h^p (the error constant is about ½ max|x″| ≤ 1) and halving h must
-    /// divide it by 2^p within 25 %. The same holds solving backwards from t = 2 to 0.
+    /// divide it by 2^p within 25 %. The same bounds apply to solving backwards from t = 2 to 0.
     func testZeroDiffusionMatchesODESolution() throws {
         let sde = ClosureSDE<Double>(
             noiseType: .additive(.diagonal), drift: { t, x in -x + Foundation.sin(t) },

@@ -62,9 +62,9 @@ final class SolverConvergenceTests: XCTestCase {
     }
 
     /// On Ornstein–Uhlenbeck every method but SRA1 has strong order 1 (additive noise).
-    /// SRA1 is of order 1.5 for additive noise in general; with linear drift and constant
-    /// σ the error terms of order h² in its Itô–Taylor expansion (those with f″ or with
-    /// t-derivatives of g) vanish, and its strong order on this problem is 2.
+    /// SRA1 is of order 1.5 for additive noise in general. With linear drift and constant
+    /// σ, the error terms of order h² in its Itô–Taylor expansion (those with f″ or with
+    /// t-derivatives of g) vanish, so its strong order on this problem is 2.
     func testStrongOrdersOnOrnsteinUhlenbeck() throws {
         let paths = 1000
         let x0 = Tensor<Double>(shape: [paths, 1], repeating: 1)
