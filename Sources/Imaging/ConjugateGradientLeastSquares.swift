@@ -43,7 +43,7 @@ func batchSquaredNorms<Scalar: TensorScalar>(_ x: Tensor<Scalar>) -> [Double] {
     return doubleScalars(square(x).reshaped(to: [batch, -1]).sum(alongAxes: [1]))
 }
 
-/// A `[N, 1, …, 1]` tensor of per-element factors that broadcasts against a rank-`rank` batch.
+/// Returns a `[N, 1, …, 1]` tensor of per-element factors that broadcasts against a rank-`rank` batch.
 func batchScale<Scalar: TensorScalar>(_ values: [Double], rank: Int) -> Tensor<Scalar> {
     Tensor(shape: [values.count] + Array(repeating: 1, count: rank - 1), scalars: values.map { Scalar($0) })
 }

@@ -11,7 +11,7 @@ public protocol GaussianObservationModel<Scalar>: ObservationModel {
     /// The measurement noise σ_y, in the units of the images ([−1, 1] data).
     var noise: GaussianNoise<Scalar> { get }
 
-    /// The number `m` of measured entries of each observation in a batch of shape `observationShape`.
+    /// Returns the number `m` of measured entries of each observation in a batch of shape `observationShape`.
     func measurementCounts(observationShape: [Int]) -> [Int]
 
     /// `y − A(x)` on the measured entries, `[N, …]` shaped like `y`.

@@ -1,9 +1,9 @@
 import Tensors
 
 // Element loops of the image operators. Generic code in this module is not specialised
-// when another module calls it, so each loop is a generic `@inline(__always)` kernel
-// that the dispatching function calls with the concrete type, `Float` or `Double`:
-// one type test per operation, never per element.
+// when another module calls it. So each loop is a generic `@inline(__always)` kernel that
+// the dispatching function calls with the concrete type, `Float` or `Double`, which costs
+// one type test per operation, never one per element.
 
 extension UnsafePointer {
     @inline(__always)
@@ -33,7 +33,7 @@ struct ColumnIndices: Sendable {
         self.indices = indices
     }
 
-    /// The first `prefix` indices of every list.
+    /// Returns the first `prefix` indices of every list.
     func prefix(_ prefix: Int) -> ColumnIndices {
         precondition(prefix <= count, "ColumnIndices: prefix \(prefix) exceeds the list length \(count)")
         var kept: [Int32] = []

@@ -6,8 +6,8 @@ import Tensors
 /// Missing pixels of `y` are exactly 0 and carry no noise, so each batch element has `m =
 /// C · (observed pixels)` measurements and the likelihood ignores the missing pixels.
 /// The mask `[M, 1, H, W]` is shared by the channels. With `M = 1` one mask serves any
-/// batch; with `M = N` each batch element has its own mask, which is how training is
-/// amortised over masks (build a new operator for each batch of masks).
+/// batch. With `M = N` each batch element has its own mask, so training can be amortised
+/// over masks by building a new operator for each batch of masks.
 ///
 /// `A = diag(m)` is its own adjoint and its own pseudo-inverse. Its singular value
 /// decomposition is a permutation: `Vᵀ x` lists the observed pixels of `x` in raster
@@ -24,7 +24,7 @@ public final class InpaintingOperator<Scalar: TensorScalar>: GaussianObservation
     /// Observed entries `C · Σ m` of each mask.
     private let observedCounts: [Int]
     /// For each mask, the observed entries of the flattened `[C, H, W]` image in raster
-    /// order, then the missing ones; nil when the masks observe different numbers of pixels.
+    /// order, then the missing ones. It is nil when the masks observe different numbers of pixels.
     private let ordering: ColumnIndices?
 
     /// Creates the operator for `mask` (`[M, 1, H, W]`, entries 0 or 1) on images of `channels` planes.

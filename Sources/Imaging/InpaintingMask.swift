@@ -3,7 +3,7 @@ import Tensors
 /// Masks for `InpaintingOperator`: `[M, 1, H, W]` tensors that are 1 on observed pixels
 /// and 0 on missing ones.
 public enum InpaintingMask {
-    /// One mask `[1, 1, height, width]` whose box of `boxHeight × boxWidth` pixels with
+    /// Returns one mask `[1, 1, height, width]` whose box of `boxHeight × boxWidth` pixels with
     /// top-left corner (`top`, `left`) is missing.
     public static func box<Scalar: TensorScalar>(
         height: Int, width: Int, top: Int, left: Int, boxHeight: Int, boxWidth: Int

@@ -13,8 +13,8 @@ import Tensors
 /// linear interpolation (weights `1 − f` and `f` for `s` a fraction `f` past `s_k`), so
 /// every projection preserves the image's total. The adjoint is the matching
 /// back-projection: pixel `p` collects `(1 − f) y_k + f y_{k+1}` over the angles. Both
-/// loops use the same precomputed bins and weights, so `⟨A x, y⟩ = ⟨x, Aᵀ y⟩` holds to
-/// rounding. The projection matrix has about `2 · angleCount · H · W` non-zeros and is
+/// loops use the same precomputed bins and weights, so `⟨A x, y⟩ = ⟨x, Aᵀ y⟩` is exact up
+/// to rounding. The projection matrix has about `2 · angleCount · H · W` non-zeros and is
 /// never stored densely.
 ///
 /// The pseudo-inverse is computed iteratively by CGLS (see `pseudoInverse`); there is no
@@ -77,7 +77,7 @@ public final class RadonTransformOperator<Scalar: TensorScalar>: GaussianObserva
         self.upperWeights = upperWeights
     }
 
-    /// The Radon transform `[N, C, H, W]` → `[N, C, angleCount, detectorCount]`.
+    /// Applies the Radon transform, `[N, C, H, W]` → `[N, C, angleCount, detectorCount]`.
     public func project(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
         precondition(
             x.rank == 4 && x.shape[1] == channels && x.shape[2] == height && x.shape[3] == width,
@@ -85,7 +85,7 @@ public final class RadonTransformOperator<Scalar: TensorScalar>: GaussianObserva
         return radonKernel(x, outputShape: [x.shape[0], channels, angleCount, detectorCount], adjoint: false)
     }
 
-    /// The back-projection `Aᵀ`, `[N, C, angleCount, detectorCount]` → `[N, C, H, W]`.
+    /// Applies the back-projection `Aᵀ`, `[N, C, angleCount, detectorCount]` → `[N, C, H, W]`.
     public func adjoint(_ y: Tensor<Scalar>) -> Tensor<Scalar> {
         precondition(
             y.rank == 4 && y.shape[1] == channels && y.shape[2] == angleCount && y.shape[3] == detectorCount,

@@ -6,10 +6,10 @@ import Tensors
 ///
 /// `A = B_H ⊗ B_W` with `B_n` the `(n/factor) × n` matrix of entries `1/factor` on each
 /// block. Its rows are orthogonal with squared norm `1/factor`, so every singular value of
-/// `A` is `1/factor`, the pseudo-inverse is `factor² Aᵀ` (nearest-neighbour upsampling)
-/// and `Vᵀ x` lists the block coordinates first, then an orthonormal basis of each
-/// block's zero-mean part (see `SeparableSingularValues` for the order). Height and width
-/// must be multiples of `factor`; they need not be equal.
+/// `A` is `1/factor` and the pseudo-inverse is `factor² Aᵀ` (nearest-neighbour upsampling).
+/// `Vᵀ x` lists the block coordinates first, then an orthonormal basis of each block's
+/// zero-mean part (see `SeparableSingularValues` for the order). Height and width must be
+/// multiples of `factor` but need not be equal.
 public final class SuperResolutionOperator<Scalar: TensorScalar>: GaussianObservationModel, SingularValueObservationModel {
     public let factor: Int
     public let height: Int
@@ -48,7 +48,7 @@ public final class SuperResolutionOperator<Scalar: TensorScalar>: GaussianObserv
     public func applyU(_ z: Tensor<Scalar>) -> Tensor<Scalar> { separable.decomposition.applyU(z) }
 }
 
-/// The `(length / factor) × length` block-averaging matrix, row-major.
+/// Returns the `(length / factor) × length` block-averaging matrix, row-major.
 func blockAverageMatrix(length: Int, factor: Int) -> [Double] {
     let rows = length / factor
     var matrix = [Double](repeating: 0, count: rows * length)
