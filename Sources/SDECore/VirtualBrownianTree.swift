@@ -38,6 +38,9 @@ public final class VirtualBrownianTree<Scalar: TensorScalar>: BrownianPath, @unc
     // The nodes of the last descent, root first, and whether each step went right.
     private var cachedPath: [TreeNode] = []
     private var cachedTurns: [Bool] = []
+    // The values at the last two query points: a solver's step queries W(tₙ) again as
+    // the start of the next step, and the leaf interpolation would draw anew.
+    private var recentValues: [(r: Double, w: Tensor<Double>, barH: Tensor<Double>)] = []
     private let lock = NSLock()
 
     /// Creates a path of shape `[batch, m]` on [t0, t1] whose leaves are at most
@@ -69,7 +72,7 @@ public final class VirtualBrownianTree<Scalar: TensorScalar>: BrownianPath, @unc
     }
 
     /// The number of tree nodes currently kept (at most depth + 1, whatever the number of
-    /// queries so far).
+    /// queries so far). The values at the last two query points are kept besides.
     public var cachedNodeCount: Int {
         lock.withLock { cachedPath.count }
     }
@@ -123,13 +126,27 @@ public final class VirtualBrownianTree<Scalar: TensorScalar>: BrownianPath, @unc
         var barHSU: Tensor<Double>
     }
 
-    /// Returns (W_r, H̄_r) for r in [0, 1], reusing the cached nodes of the last descent
-    /// where the new one takes the same turns.
+    /// Returns (W_r, H̄_r) for r in [0, 1], from the last two queries' values when r is
+    /// one of them, else by `descend(to:)`.
+    private func evaluate(_ r: Double) -> (w: Tensor<Double>, barH: Tensor<Double>) {
+        if let recent = recentValues.first(where: { $0.r == r }) {
+            return (recent.w, recent.barH)
+        }
+        let values = descend(to: r)
+        recentValues.append((r, values.w, values.barH))
+        if recentValues.count > 2 {
+            recentValues.removeFirst()
+        }
+        return values
+    }
+
+    /// Returns (W_r, H̄_r) by descending the tree, reusing the cached nodes of the last
+    /// descent where the new one takes the same turns.
     ///
     /// The descent stops early at a node whose end is exactly r (a dyadic point), where
     /// the values are known without interpolation; on grids of 2^k equal steps a query
     /// then costs about one new node.
-    private func evaluate(_ r: Double) -> (w: Tensor<Double>, barH: Tensor<Double>) {
+    private func descend(to r: Double) -> (w: Tensor<Double>, barH: Tensor<Double>) {
         if cachedPath.isEmpty {
             cachedPath = [TreeNode(
                 s: 0, width: 1, stream: rootStream, wS: Tensor(zeros: shape), wSU: rootValues.w,
