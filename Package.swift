@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "NeuralNetworks", dependencies: ["Tensors"]),
 
         .target(name: "SDECore", dependencies: ["Tensors", "NeuralNetworks"]),
-        .target(name: "ControlObjectives", dependencies: ["SDECore"]),
+        .target(name: "ControlObjectives", dependencies: ["SDECore", "NeuralNetworks"]),
         .target(name: "DEFTScoreMatching", dependencies: ["SDECore"]),
         // Closed-form Gaussian data, observations, h-transforms and posteriors: the test oracle.
         .target(name: "GaussianOracle", dependencies: ["SDECore", "CBLAS"]),
@@ -56,6 +56,7 @@ let package = Package(
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks"]),
         .testTarget(name: "SDECoreTests", dependencies: ["SDECore"]),
         .testTarget(name: "GaussianOracleTests", dependencies: ["GaussianOracle", "DEFTScoreMatching"]),
+        .testTarget(name: "ControlObjectivesTests", dependencies: ["ControlObjectives", "GaussianOracle"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], exclude: ["Fixtures"]),
     ],
     // Swift 5 mode: kernels hand raw buffer pointers to concurrent workers, which the
