@@ -9,8 +9,7 @@ import Tensors
 /// The transform is unitary: `(F X)[u, v] = (P_H P_W)^(−½) Σ_{h,w} X[h, w] e^(−2πi (u h / P_H + v w / P_W))`,
 /// so `‖|F pad(x)|‖ = ‖x‖` (Parseval). The image sits at the top-left corner of the
 /// padded array. Shifting it would only change the phases, which are not measured. The
-/// DFT is a product with cosine and sine matrices on BLAS, exact for any size, and is
-/// differentiated through the tensor library's matrix products.
+/// DFT is a product with cosine and sine matrices on BLAS, exact for any size.
 ///
 /// The map is non-linear and not differentiable where a Fourier coefficient is 0: there
 /// the gradient of `|·|` divides by 0. Away from such points (generic images) it is smooth.
@@ -20,9 +19,10 @@ public final class PhaseRetrievalOperator<Scalar: TensorScalar>: GaussianObserva
     public let paddedHeight: Int
     public let paddedWidth: Int
     public let noise: GaussianNoise<Scalar>
-    /// `[cos; sin]` rows of the unitary DFT along the rows (`[2 P_H, H]`) and columns (`[2 P_W, W]`).
-    private let rowTransform: Tensor<Scalar>
-    private let columnTransform: Tensor<Scalar>
+    /// `Q = G_H X G_Wᵀ` per plane, with `G = [cos; sin]` the rows of the unitary DFT along
+    /// the rows (`[2 P_H, H]`) and columns (`[2 P_W, W]`): its four blocks hold every
+    /// product of cosines and sines that the real and imaginary parts combine.
+    private let transform: SeparableMap<Scalar>
 
     public init(height: Int, width: Int, oversampling: Double = 2, noiseStandardDeviation: Scalar) {
         precondition(height >= 1 && width >= 1, "PhaseRetrievalOperator: image \(height) × \(width) must not be empty")
@@ -32,36 +32,121 @@ public final class PhaseRetrievalOperator<Scalar: TensorScalar>: GaussianObserva
         paddedHeight = Int((oversampling * Double(height)).rounded(.up))
         paddedWidth = Int((oversampling * Double(width)).rounded(.up))
         noise = GaussianNoise(standardDeviation: noiseStandardDeviation)
-        rowTransform = fourierMatrix(length: height, padded: paddedHeight)
-        columnTransform = fourierMatrix(length: width, padded: paddedWidth)
+        transform = SeparableMap(
+            rowMatrix: fourierMatrix(length: height, padded: paddedHeight),
+            columnMatrix: fourierMatrix(length: width, padded: paddedWidth))
     }
 
+    /// Computes `|F pad(x)|`; the pullback maps `dy` to `Re(F* (dy ⊙ Z / |Z|))` through the
+    /// adjoint of the cosine and sine products.
     public func forward(_ x: Variable<Scalar>) -> Variable<Scalar> {
         precondition(
             x.rank == 4 && x.shape[2] == height && x.shape[3] == width,
             "PhaseRetrievalOperator: input of shape \(x.shape) must be [N, C, \(height), \(width)]")
-        let (batch, channels) = (x.shape[0], x.shape[1])
-        let planes = x.reshaped(to: [batch * channels, height, width])
-
-        // Q[b, v', u'] = Σ_{h,w} G_H[u', h] X[h, w] G_W[v', w], with G = [cos; sin].
-        let alongColumns = matmul(planes, Variable(columnTransform), transposeB: true)
-        let products = matmul(alongColumns.transposed(permutation: [0, 2, 1]), Variable(rowTransform), transposeB: true)
-
-        // e^(−iθ_h) e^(−iθ_w) = (cos_h cos_w − sin_h sin_w) − i (sin_h cos_w + cos_h sin_w).
-        let (cosineW, sineW) = (0..<paddedWidth, paddedWidth..<(2 * paddedWidth))
-        let (cosineH, sineH) = (0..<paddedHeight, paddedHeight..<(2 * paddedHeight))
-        func block(_ w: Range<Int>, _ h: Range<Int>) -> Variable<Scalar> {
-            products.slice(alongAxis: 1, w).slice(alongAxis: 2, h)
+        let products = transform.apply(x.value)
+        let magnitude = fourierMagnitude(products)
+        return Variable(value: magnitude, parents: [x]) { [self] dy in
+            [transform.applyAdjoint(fourierMagnitudePullback(products, magnitude: magnitude, cotangent: dy))]
         }
-        let real = block(cosineW, cosineH) - block(sineW, sineH)
-        let imaginary = block(cosineW, sineH) + block(sineW, cosineH)
-        let magnitude = sqrt(square(real) + square(imaginary))
+    }
 
-        return magnitude.transposed(permutation: [0, 2, 1]).reshaped(to: [batch, channels, paddedHeight, paddedWidth])
+    /// `|Z|` from the blocks of `Q`: with `e^(−iθ_h) e^(−iθ_w) = (cos_h cos_w − sin_h sin_w) −
+    /// i (sin_h cos_w + cos_h sin_w)`, `Re Z = Q_cc − Q_ss` and `−Im Z = Q_cs + Q_sc`.
+    private func fourierMagnitude(_ products: Tensor<Scalar>) -> Tensor<Scalar> {
+        let (batch, channels) = (products.shape[0], products.shape[1])
+        let layout = FourierLayout(planes: batch * channels, height: paddedHeight, width: paddedWidth)
+        return Tensor(shape: [batch, channels, paddedHeight, paddedWidth]) { output in
+            products.withUnsafeBufferPointer { input in
+                let (q, z) = (input.baseAddress!, output.baseAddress!)
+                if Scalar.self == Float.self {
+                    magnitudeKernel(q.rebound(to: Float.self), z.rebound(to: Float.self), layout)
+                } else {
+                    magnitudeKernel(q.rebound(to: Double.self), z.rebound(to: Double.self), layout)
+                }
+            }
+        }
+    }
+
+    /// The cotangent of `Q`: `a = dy / |Z|`, then `a Re Z` on `Q_cc`, `−a Re Z` on `Q_ss` and
+    /// `a (Q_cs + Q_sc)` on both mixed blocks.
+    private func fourierMagnitudePullback(
+        _ products: Tensor<Scalar>, magnitude: Tensor<Scalar>, cotangent: Tensor<Scalar>
+    ) -> Tensor<Scalar> {
+        let layout = FourierLayout(planes: products.shape[0] * products.shape[1], height: paddedHeight, width: paddedWidth)
+        return Tensor(shape: products.shape) { output in
+            products.withUnsafeBufferPointer { q in
+                magnitude.withUnsafeBufferPointer { z in
+                    cotangent.withUnsafeBufferPointer { dy in
+                        let (qs, zs, dys, dq) = (q.baseAddress!, z.baseAddress!, dy.baseAddress!, output.baseAddress!)
+                        if Scalar.self == Float.self {
+                            magnitudePullbackKernel(
+                                qs.rebound(to: Float.self), zs.rebound(to: Float.self), dys.rebound(to: Float.self),
+                                dq.rebound(to: Float.self), layout)
+                        } else {
+                            magnitudePullbackKernel(
+                                qs.rebound(to: Double.self), zs.rebound(to: Double.self), dys.rebound(to: Double.self),
+                                dq.rebound(to: Double.self), layout)
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
-/// `[cos; sin]` of the unitary length-`padded` DFT restricted to the first `length`
+/// The extents of the Fourier products: `planes` planes of `[2 height, 2 width]` products
+/// and `[height, width]` magnitudes.
+private struct FourierLayout {
+    let planes: Int
+    let height: Int
+    let width: Int
+}
+
+@inline(__always)
+private func magnitudeKernel<T: BinaryFloatingPoint>(_ q: UnsafePointer<T>, _ z: UnsafeMutablePointer<T>, _ layout: FourierLayout) {
+    let (h, w) = (layout.height, layout.width)
+    for plane in 0..<layout.planes {
+        let products = q + plane * 4 * h * w
+        let magnitudes = z + plane * h * w
+        for u in 0..<h {
+            let cosineRow = products + u * 2 * w
+            let sineRow = products + (h + u) * 2 * w
+            for v in 0..<w {
+                let real = cosineRow[v] - sineRow[w + v]
+                let imaginary = cosineRow[w + v] + sineRow[v]
+                magnitudes[u * w + v] = (real * real + imaginary * imaginary).squareRoot()
+            }
+        }
+    }
+}
+
+@inline(__always)
+private func magnitudePullbackKernel<T: BinaryFloatingPoint>(
+    _ q: UnsafePointer<T>, _ z: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ dq: UnsafeMutablePointer<T>,
+    _ layout: FourierLayout
+) {
+    let (h, w) = (layout.height, layout.width)
+    for plane in 0..<layout.planes {
+        let products = q + plane * 4 * h * w
+        let cotangents = dq + plane * 4 * h * w
+        let (magnitudes, seeds) = (z + plane * h * w, dy + plane * h * w)
+        for u in 0..<h {
+            let (cosineRow, sineRow) = (products + u * 2 * w, products + (h + u) * 2 * w)
+            let (cosineOut, sineOut) = (cotangents + u * 2 * w, cotangents + (h + u) * 2 * w)
+            for v in 0..<w {
+                let real = cosineRow[v] - sineRow[w + v]
+                let imaginary = cosineRow[w + v] + sineRow[v]
+                let scale = seeds[u * w + v] / magnitudes[u * w + v]
+                cosineOut[v] = scale * real
+                sineOut[w + v] = -scale * real
+                cosineOut[w + v] = scale * imaginary
+                sineOut[v] = scale * imaginary
+            }
+        }
+    }
+}
+
+/// Returns `[cos; sin]` of the unitary length-`padded` DFT restricted to the first `length`
 /// inputs: entry `(k, t)` is `cos(2π k t / P) / √P`, then `sin(2π k t / P) / √P`.
 func fourierMatrix<Scalar: TensorScalar>(length: Int, padded: Int) -> Tensor<Scalar> {
     var entries = [Scalar](repeating: 0, count: 2 * padded * length)

@@ -32,8 +32,10 @@ public final class RadonTransformOperator<Scalar: TensorScalar>: GaussianObserva
 
     /// For angle `a` and pixel `p`, the lower bin `k` at `[a · H W + p]`.
     private let bins: [Int32]
-    /// The weight `f` of bin `k + 1`; bin `k` gets `1 − f`.
-    private let upperWeights: [Double]
+    /// The weight `f` of bin `k + 1` and the weight `1 − f` of bin `k`, rounded once to
+    /// `Scalar` so that the projection and back-projection use identical weights.
+    private let upperWeights: [Scalar]
+    private let lowerWeights: [Scalar]
 
     public init(
         height: Int, width: Int, channels: Int = 1, angleCount: Int, noiseStandardDeviation: Scalar,
@@ -74,7 +76,8 @@ public final class RadonTransformOperator<Scalar: TensorScalar>: GaussianObserva
             }
         }
         self.bins = bins
-        self.upperWeights = upperWeights
+        self.upperWeights = upperWeights.map { Scalar($0) }
+        self.lowerWeights = upperWeights.map { Scalar(1 - $0) }
     }
 
     /// Applies the Radon transform, `[N, C, H, W]` → `[N, C, angleCount, detectorCount]`.
@@ -111,22 +114,30 @@ public final class RadonTransformOperator<Scalar: TensorScalar>: GaussianObserva
 
     private func radonKernel(_ input: Tensor<Scalar>, outputShape: [Int], adjoint: Bool) -> Tensor<Scalar> {
         let planes = input.shape[0] * channels
-        let geometry = RadonGeometry(
-            pixels: height * width, angles: angleCount, detectors: detectorCount, bins: bins, upperWeights: upperWeights)
+        let geometry = RadonGeometry(pixels: height * width, angles: angleCount, detectors: detectorCount)
         return Tensor(shape: outputShape) { output in
             input.withUnsafeBufferPointer { source in
-                let (x, y) = (source.baseAddress!, output.baseAddress!)
-                parallelChunks(planes, minimumChunk: Swift.max(1, (1 << 16) / Swift.max(geometry.bins.count, 1))) { range in
-                    if Scalar.self == Float.self {
-                        let (input, output) = (x.rebound(to: Float.self), y.rebound(to: Float.self))
-                        adjoint
-                            ? backProjectKernel(input, output, planes: range, geometry)
-                            : projectKernel(input, output, planes: range, geometry)
-                    } else {
-                        let (input, output) = (x.rebound(to: Double.self), y.rebound(to: Double.self))
-                        adjoint
-                            ? backProjectKernel(input, output, planes: range, geometry)
-                            : projectKernel(input, output, planes: range, geometry)
+                bins.withUnsafeBufferPointer { bins in
+                    upperWeights.withUnsafeBufferPointer { upper in
+                        lowerWeights.withUnsafeBufferPointer { lower in
+                            let (x, y, k) = (source.baseAddress!, output.baseAddress!, bins.baseAddress!)
+                            let (up, low) = (upper.baseAddress!, lower.baseAddress!)
+                            parallelChunks(planes, minimumChunk: Swift.max(1, (1 << 16) / Swift.max(bins.count, 1))) { range in
+                                if Scalar.self == Float.self {
+                                    let weights = (up.rebound(to: Float.self), low.rebound(to: Float.self))
+                                    let (input, output) = (x.rebound(to: Float.self), y.rebound(to: Float.self))
+                                    adjoint
+                                        ? backProjectKernel(input, output, planes: range, k, weights, geometry)
+                                        : projectKernel(input, output, planes: range, k, weights, geometry)
+                                } else {
+                                    let weights = (up.rebound(to: Double.self), low.rebound(to: Double.self))
+                                    let (input, output) = (x.rebound(to: Double.self), y.rebound(to: Double.self))
+                                    adjoint
+                                        ? backProjectKernel(input, output, planes: range, k, weights, geometry)
+                                        : projectKernel(input, output, planes: range, k, weights, geometry)
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -134,36 +145,31 @@ public final class RadonTransformOperator<Scalar: TensorScalar>: GaussianObserva
     }
 }
 
-/// The precomputed interpolation of a Radon transform.
+/// The extents of a Radon transform's loops.
 private struct RadonGeometry {
     let pixels: Int
     let angles: Int
     let detectors: Int
-    let bins: [Int32]
-    let upperWeights: [Double]
 }
 
 @inline(__always)
 private func projectKernel<T: BinaryFloatingPoint>(
-    _ input: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, planes: Range<Int>, _ geometry: RadonGeometry
+    _ input: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, planes: Range<Int>,
+    _ bins: UnsafePointer<Int32>, _ weights: (upper: UnsafePointer<T>, lower: UnsafePointer<T>), _ geometry: RadonGeometry
 ) {
     let sinogram = geometry.angles * geometry.detectors
-    geometry.bins.withUnsafeBufferPointer { bins in
-        geometry.upperWeights.withUnsafeBufferPointer { weights in
-            for plane in planes {
-                let image = input + plane * geometry.pixels
-                let projection = output + plane * sinogram
-                projection.initialize(repeating: 0, count: sinogram)
-                for a in 0..<geometry.angles {
-                    let row = projection + a * geometry.detectors
-                    let offset = a * geometry.pixels
-                    for p in 0..<geometry.pixels {
-                        let k = Int(bins[offset + p])
-                        let upper = T(weights[offset + p])
-                        row[k] += (1 - upper) * image[p]
-                        row[k + 1] += upper * image[p]
-                    }
-                }
+    for plane in planes {
+        let image = input + plane * geometry.pixels
+        let projection = output + plane * sinogram
+        projection.initialize(repeating: 0, count: sinogram)
+        for a in 0..<geometry.angles {
+            let row = projection + a * geometry.detectors
+            let offset = a * geometry.pixels
+            let (k, upper, lower) = (bins + offset, weights.upper + offset, weights.lower + offset)
+            for p in 0..<geometry.pixels {
+                let bin = Int(k[p])
+                row[bin] += lower[p] * image[p]
+                row[bin + 1] += upper[p] * image[p]
             }
         }
     }
@@ -171,24 +177,21 @@ private func projectKernel<T: BinaryFloatingPoint>(
 
 @inline(__always)
 private func backProjectKernel<T: BinaryFloatingPoint>(
-    _ input: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, planes: Range<Int>, _ geometry: RadonGeometry
+    _ input: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, planes: Range<Int>,
+    _ bins: UnsafePointer<Int32>, _ weights: (upper: UnsafePointer<T>, lower: UnsafePointer<T>), _ geometry: RadonGeometry
 ) {
     let sinogram = geometry.angles * geometry.detectors
-    geometry.bins.withUnsafeBufferPointer { bins in
-        geometry.upperWeights.withUnsafeBufferPointer { weights in
-            for plane in planes {
-                let projection = input + plane * sinogram
-                let image = output + plane * geometry.pixels
-                image.initialize(repeating: 0, count: geometry.pixels)
-                for a in 0..<geometry.angles {
-                    let row = projection + a * geometry.detectors
-                    let offset = a * geometry.pixels
-                    for p in 0..<geometry.pixels {
-                        let k = Int(bins[offset + p])
-                        let upper = T(weights[offset + p])
-                        image[p] += (1 - upper) * row[k] + upper * row[k + 1]
-                    }
-                }
+    for plane in planes {
+        let projection = input + plane * sinogram
+        let image = output + plane * geometry.pixels
+        image.initialize(repeating: 0, count: geometry.pixels)
+        for a in 0..<geometry.angles {
+            let row = projection + a * geometry.detectors
+            let offset = a * geometry.pixels
+            let (k, upper, lower) = (bins + offset, weights.upper + offset, weights.lower + offset)
+            for p in 0..<geometry.pixels {
+                let bin = Int(k[p])
+                image[p] += lower[p] * row[bin] + upper[p] * row[bin + 1]
             }
         }
     }
