@@ -4,7 +4,7 @@ import Tensors
 struct ForwardResult<Scalar: TensorScalar> {
     /// The states at the save indices, by grid index.
     var saved: [Int: Variable<Scalar>]
-    /// ∫ r |dt| by the trapezoidal rule, `[batch, 1]`, when a running cost was given.
+    /// ∫ r |dt| by the running cost's quadrature rule, `[batch, 1]`, when one was given.
     var cost: Variable<Scalar>?
     var finalState: SolverState<Scalar>
     var path: SDEPath<Scalar>?
@@ -25,18 +25,28 @@ func integrateForward<Terms: SDETerms, Path: BrownianPath>(
     var path = recordPath ? SDEPath(times: times, states: [x0], increments: []) : nil
 
     var cost: Variable<Terms.Scalar>?
-    var costRate = runningCost.map { $0(times[0], x0) }
+    var rateAtStart = runningCost.map { $0(times[0], x0) }
 
     for n in 0..<grid.stepCount {
         let increment = brownian.increment(from: times[n], to: times[n + 1])
         let previous = state.y
         state = solver.step(terms, from: times[n], to: times[n + 1], state, increment)
 
-        if let runningCost, let rate = costRate {
-            let nextRate = runningCost(times[n + 1], state.y)
-            let piece = runningCost.trapezoid(rate, nextRate, step: times[n + 1] - times[n])
+        if let runningCost, let rate = rateAtStart {
+            // One evaluation of r per grid point: the end of a step is the next step's start.
+            let width = Swift.abs(times[n + 1] - times[n])
+            let isLast = n + 1 == grid.stepCount
+            let piece: Variable<Terms.Scalar>
+            switch runningCost.rule {
+            case .leftPoint:
+                piece = rate * Terms.Scalar(width)
+                rateAtStart = isLast ? nil : runningCost(times[n + 1], state.y)
+            case .trapezoid:
+                let rateAtEnd = runningCost(times[n + 1], state.y)
+                piece = (rate + rateAtEnd) * Terms.Scalar(0.5 * width)
+                rateAtStart = rateAtEnd
+            }
             cost = cost.map { $0 + piece } ?? piece
-            costRate = nextRate
         }
         if saveSet.contains(n + 1) {
             saved[n + 1] = state.y

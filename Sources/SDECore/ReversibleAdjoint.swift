@@ -73,7 +73,7 @@ func reverseReversibleHeun<SDE: StochasticDifferentialEquation, Path: BrownianPa
             let end = solver.step(sde, from: t0, to: t1, start, increment)
             var pieces = [end.y, end.auxiliary[0]]
             if let runningCost = problem.runningCost {
-                pieces.append(runningCost.trapezoid(runningCost(t0, inputs[0]), runningCost(t1, end.y), step: t1 - t0))
+                pieces.append(runningCost.increment(rateAtStart: runningCost(t0, inputs[0]), from: t0, to: t1, end: end.y))
             }
             return Variable.concatenate(pieces, alongAxis: 1)
         }

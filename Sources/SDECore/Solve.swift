@@ -43,7 +43,8 @@ public struct SDESolution<Scalar: TensorScalar> {
     public let times: [Double]
     /// The state at each save time, `[batch, d]`.
     public let states: [Variable<Scalar>]
-    /// ∫ r(t, X_t) |dt| along the solve, `[batch, 1]`, when a running cost was given.
+    /// ∫ r(t, X_t) |dt| along the solve by the cost's quadrature rule, `[batch, 1]`, when a
+    /// running cost was given.
     public let runningCost: Variable<Scalar>?
     /// The recorded path (every grid point and increment), when asked for.
     public let path: SDEPath<Scalar>?

@@ -29,7 +29,8 @@ public struct TimeGrid: Sendable {
     /// accumulated), and ends exactly at t1.
     ///
     /// A remainder shorter than 1 % of |dt| is merged into the last step instead of
-    /// becoming a near-zero step of its own, so the last step lies in (0.01 |dt|, 1.01 |dt|].
+    /// becoming a near-zero step of its own, so the last step lies in (0.01 |dt|, 1.01 |dt|]
+    /// unless the whole span is shorter than that, which gives a single step.
     public init(from t0: Double, to t1: Double, dt: Double) {
         precondition(dt != 0 && dt.isFinite, "TimeGrid: dt \(dt) must be finite and non-zero")
         precondition(t0 != t1, "TimeGrid: t0 and t1 are both \(t0)")

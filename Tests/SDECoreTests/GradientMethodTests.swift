@@ -198,6 +198,7 @@ final class GradientMethodTests: XCTestCase {
         }
 
         let runningCost = RunningCost<Double> { _, x in (x * x).sum(alongAxes: [1]) * 0.5 }
+        let leftPointCost = RunningCost<Double>(rule: .leftPoint) { t, x in (x * x).sum(alongAxes: [1]) * (0.5 + t) }
 
         func loss(_ solution: SDESolution<Double>) -> Variable<Double> {
             (solution.states[0] * solution.states[0]).mean() + solution.states[1].mean() + solution.runningCost!.mean()
@@ -242,7 +243,7 @@ final class GradientMethodTests: XCTestCase {
     /// Backpropagation through every solver that supports it, and the reversible method,
     /// against central finite differences of the same discrete solve (relative error
     /// below 1e-6), with saved intermediate states and a running cost, forwards and
-    /// backwards in time.
+    /// backwards in time, with the trapezoidal and the left-point rule for the cost.
     func testGradientsMatchFiniteDifferences() throws {
         let model = NeuralSDE()
         let batch = 2
@@ -252,7 +253,7 @@ final class GradientMethodTests: XCTestCase {
             (ReversibleHeun(), .reversible),
         ]
         for (solver, method) in cases {
-            for (t0, t1) in [(0.0, 1.0), (1.0, 0.0)] {
+            for (t0, t1, cost) in [(0.0, 1.0, model.runningCost), (1.0, 0.0, model.runningCost), (0.0, 1.0, model.leftPointCost)] {
                 // Euler–Maruyama needs an Itô SDE; the Stratonovich neural SDE's conversion
                 // would need an Itô correction, so relabel its noise as Itô instead.
                 let base = model.sde
@@ -264,10 +265,11 @@ final class GradientMethodTests: XCTestCase {
                 let result = checkGradients(at: [fixedTensor([batch, 2], seed: 30)], parameters: model.parameters) { inputs in
                     let solution = try! solve(
                         sde, x0: inputs[0], from: t0, to: t1, steps: 6, solver: solver, brownian: tree, gradient: method,
-                        saveAt: .times([0.5, t1]), runningCost: model.runningCost)
+                        saveAt: .times([0.5, t1]), runningCost: cost)
                     return Variable.concatenate([solution.states[0], solution.states[1], solution.runningCost!], alongAxis: 1)
                 }
-                XCTAssertLessThan(result.maxRelativeError, 1e-6, "\(solver.name), \(method), from \(t0) to \(t1): \(result)")
+                XCTAssertLessThan(
+                    result.maxRelativeError, 1e-6, "\(solver.name), \(method), from \(t0) to \(t1), \(cost.rule): \(result)")
             }
         }
         // SRA1 needs additive noise: the same drift with the constant diffusion S.
@@ -291,17 +293,19 @@ final class GradientMethodTests: XCTestCase {
         let batch = 32
         let x0 = fixedTensor([batch, 2], seed: 40) + 1
         let tree = VirtualBrownianTree<Double>(from: 0, to: 1, shape: [batch, 2], seed: 41)
-        let cost = RunningCost<Double> { t, x in (x * x).sum(alongAxes: [1]) * (0.5 + t) }
         let loss: (SDESolution<Double>) -> Variable<Double> = { ($0.terminal * $0.terminal).mean() + $0.runningCost!.mean() }
         let grid = TimeGrid(from: 1, to: 0, steps: 256)
-        let backpropagation = try gradients(
-            ou, x0: x0, grid: grid, solver: EulerMaruyama(), brownian: tree, method: .backpropagation,
-            parameters: ou.parameters, runningCost: cost, loss: loss)
-        let adjoint = try gradients(
-            ou, x0: x0, grid: grid, solver: EulerMaruyama(), brownian: tree, method: .adjoint(),
-            parameters: ou.parameters, runningCost: cost, loss: loss)
-        for index in backpropagation.indices {
-            XCTAssertLessThan(relativeError(adjoint[index], backpropagation[index]), 0.01, "input \(index)")
+        for rule in [RunningCost<Double>.Rule.trapezoid, .leftPoint] {
+            let cost = RunningCost<Double>(rule: rule) { t, x in (x * x).sum(alongAxes: [1]) * (0.5 + t) }
+            let backpropagation = try gradients(
+                ou, x0: x0, grid: grid, solver: EulerMaruyama(), brownian: tree, method: .backpropagation,
+                parameters: ou.parameters, runningCost: cost, loss: loss)
+            let adjoint = try gradients(
+                ou, x0: x0, grid: grid, solver: EulerMaruyama(), brownian: tree, method: .adjoint(),
+                parameters: ou.parameters, runningCost: cost, loss: loss)
+            for index in backpropagation.indices {
+                XCTAssertLessThan(relativeError(adjoint[index], backpropagation[index]), 0.01, "\(rule), input \(index)")
+            }
         }
     }
 }
