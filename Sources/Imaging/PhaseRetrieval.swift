@@ -67,7 +67,7 @@ public final class PhaseRetrievalOperator<Scalar: TensorScalar>: GaussianObserva
         }
     }
 
-    /// The cotangent of `Q`: `a = dy / |Z|`, then `a Re Z` on `Q_cc`, `−a Re Z` on `Q_ss` and
+    /// Returns the cotangent of `Q`: `a = dy / |Z|`, then `a Re Z` on `Q_cc`, `−a Re Z` on `Q_ss` and
     /// `a (Q_cs + Q_sc)` on both mixed blocks.
     private func fourierMagnitudePullback(
         _ products: Tensor<Scalar>, magnitude: Tensor<Scalar>, cotangent: Tensor<Scalar>

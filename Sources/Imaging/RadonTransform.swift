@@ -13,8 +13,9 @@ import Tensors
 /// linear interpolation (weights `1 − f` and `f` for `s` a fraction `f` past `s_k`), so
 /// every projection preserves the image's total. The adjoint is the matching
 /// back-projection: pixel `p` collects `(1 − f) y_k + f y_{k+1}` over the angles. Both
-/// loops use the same precomputed bins and weights, so `⟨A x, y⟩ = ⟨x, Aᵀ y⟩` is exact up
-/// to rounding. The projection matrix has about `2 · angleCount · H · W` non-zeros and is
+/// directions use the same precomputed bins and weights, so `⟨A x, y⟩ = ⟨x, Aᵀ y⟩` is
+/// exact up to rounding. The projection runs bin by bin over a list of the pixels that
+/// reach each bin, so each sum stays in a register. The projection matrix has about `2 · angleCount · H · W` non-zeros and is
 /// never stored densely.
 ///
 /// The pseudo-inverse is computed iteratively by CGLS (see `pseudoInverse`); there is no
@@ -36,6 +37,11 @@ public final class RadonTransformOperator<Scalar: TensorScalar>: GaussianObserva
     /// `Scalar` so that the projection and back-projection use identical weights.
     private let upperWeights: [Scalar]
     private let lowerWeights: [Scalar]
+    /// The same weights listed by bin: entries `binStarts[a (D + 1) + k] ..< binStarts[a (D + 1) + k + 1]`
+    /// of `binPixels` and `binWeights` are the pixels reaching bin `k` at angle `a` and their weights.
+    private let binStarts: [Int32]
+    private let binPixels: [Int32]
+    private let binWeights: [Scalar]
 
     public init(
         height: Int, width: Int, channels: Int = 1, angleCount: Int, noiseStandardDeviation: Scalar,
@@ -75,9 +81,44 @@ public final class RadonTransformOperator<Scalar: TensorScalar>: GaussianObserva
                 }
             }
         }
+        let upperScalars = upperWeights.map { Scalar($0) }
+        let lowerScalars = upperWeights.map { Scalar(1 - $0) }
         self.bins = bins
-        self.upperWeights = upperWeights.map { Scalar($0) }
-        self.lowerWeights = upperWeights.map { Scalar(1 - $0) }
+        self.upperWeights = upperScalars
+        self.lowerWeights = lowerScalars
+
+        // Group the two entries of every (angle, pixel) by bin, keeping pixel order within a bin.
+        let pixels = height * width
+        var starts = [Int32](repeating: 0, count: angleCount * (detectorCount + 1))
+        for a in 0..<angleCount {
+            var counts = [Int](repeating: 0, count: detectorCount)
+            for p in 0..<pixels {
+                let k = Int(bins[a * pixels + p])
+                counts[k] += 1
+                counts[k + 1] += 1
+            }
+            for k in 0..<detectorCount {
+                starts[a * (detectorCount + 1) + k + 1] = starts[a * (detectorCount + 1) + k] + Int32(counts[k])
+            }
+        }
+        var binPixels = [Int32](repeating: 0, count: 2 * angleCount * pixels)
+        var binWeights = [Scalar](repeating: 0, count: 2 * angleCount * pixels)
+        for a in 0..<angleCount {
+            let rowStart = a * (detectorCount + 1)
+            var next = (0..<detectorCount).map { [starts] k in Int(starts[rowStart + k]) + 2 * a * pixels }
+            for p in 0..<pixels {
+                let k = Int(bins[a * pixels + p])
+                binPixels[next[k]] = Int32(p)
+                binWeights[next[k]] = lowerScalars[a * pixels + p]
+                next[k] += 1
+                binPixels[next[k + 1]] = Int32(p)
+                binWeights[next[k + 1]] = upperScalars[a * pixels + p]
+                next[k + 1] += 1
+            }
+        }
+        binStarts = starts
+        self.binPixels = binPixels
+        self.binWeights = binWeights
     }
 
     /// Applies the Radon transform, `[N, C, H, W]` → `[N, C, angleCount, detectorCount]`.
@@ -115,26 +156,45 @@ public final class RadonTransformOperator<Scalar: TensorScalar>: GaussianObserva
     private func radonKernel(_ input: Tensor<Scalar>, outputShape: [Int], adjoint: Bool) -> Tensor<Scalar> {
         let planes = input.shape[0] * channels
         let geometry = RadonGeometry(pixels: height * width, angles: angleCount, detectors: detectorCount)
+        let minimumChunk = Swift.max(1, (1 << 16) / Swift.max(bins.count, 1))
         return Tensor(shape: outputShape) { output in
             input.withUnsafeBufferPointer { source in
-                bins.withUnsafeBufferPointer { bins in
-                    upperWeights.withUnsafeBufferPointer { upper in
-                        lowerWeights.withUnsafeBufferPointer { lower in
-                            let (x, y, k) = (source.baseAddress!, output.baseAddress!, bins.baseAddress!)
-                            let (up, low) = (upper.baseAddress!, lower.baseAddress!)
-                            parallelChunks(planes, minimumChunk: Swift.max(1, (1 << 16) / Swift.max(bins.count, 1))) { range in
-                                if Scalar.self == Float.self {
-                                    let weights = (up.rebound(to: Float.self), low.rebound(to: Float.self))
-                                    let (input, output) = (x.rebound(to: Float.self), y.rebound(to: Float.self))
-                                    adjoint
-                                        ? backProjectKernel(input, output, planes: range, k, weights, geometry)
-                                        : projectKernel(input, output, planes: range, k, weights, geometry)
-                                } else {
-                                    let weights = (up.rebound(to: Double.self), low.rebound(to: Double.self))
-                                    let (input, output) = (x.rebound(to: Double.self), y.rebound(to: Double.self))
-                                    adjoint
-                                        ? backProjectKernel(input, output, planes: range, k, weights, geometry)
-                                        : projectKernel(input, output, planes: range, k, weights, geometry)
+                let (x, y) = (source.baseAddress!, output.baseAddress!)
+                if adjoint {
+                    bins.withUnsafeBufferPointer { bins in
+                        upperWeights.withUnsafeBufferPointer { upper in
+                            lowerWeights.withUnsafeBufferPointer { lower in
+                                let (k, up, low) = (bins.baseAddress!, upper.baseAddress!, lower.baseAddress!)
+                                parallelChunks(planes, minimumChunk: minimumChunk) { range in
+                                    if Scalar.self == Float.self {
+                                        backProjectKernel(
+                                            x.rebound(to: Float.self), y.rebound(to: Float.self), planes: range, k,
+                                            (up.rebound(to: Float.self), low.rebound(to: Float.self)), geometry)
+                                    } else {
+                                        backProjectKernel(
+                                            x.rebound(to: Double.self), y.rebound(to: Double.self), planes: range, k,
+                                            (up.rebound(to: Double.self), low.rebound(to: Double.self)), geometry)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                } else {
+                    binStarts.withUnsafeBufferPointer { starts in
+                        binPixels.withUnsafeBufferPointer { pixels in
+                            binWeights.withUnsafeBufferPointer { weights in
+                                let lists = (starts.baseAddress!, pixels.baseAddress!)
+                                let w = weights.baseAddress!
+                                parallelChunks(planes, minimumChunk: minimumChunk) { range in
+                                    if Scalar.self == Float.self {
+                                        projectKernel(
+                                            x.rebound(to: Float.self), y.rebound(to: Float.self), planes: range, lists,
+                                            w.rebound(to: Float.self), geometry)
+                                    } else {
+                                        projectKernel(
+                                            x.rebound(to: Double.self), y.rebound(to: Double.self), planes: range, lists,
+                                            w.rebound(to: Double.self), geometry)
+                                    }
                                 }
                             }
                         }
@@ -155,21 +215,22 @@ private struct RadonGeometry {
 @inline(__always)
 private func projectKernel<T: BinaryFloatingPoint>(
     _ input: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, planes: Range<Int>,
-    _ bins: UnsafePointer<Int32>, _ weights: (upper: UnsafePointer<T>, lower: UnsafePointer<T>), _ geometry: RadonGeometry
+    _ lists: (starts: UnsafePointer<Int32>, pixels: UnsafePointer<Int32>), _ weights: UnsafePointer<T>,
+    _ geometry: RadonGeometry
 ) {
     let sinogram = geometry.angles * geometry.detectors
     for plane in planes {
         let image = input + plane * geometry.pixels
         let projection = output + plane * sinogram
-        projection.initialize(repeating: 0, count: sinogram)
         for a in 0..<geometry.angles {
-            let row = projection + a * geometry.detectors
-            let offset = a * geometry.pixels
-            let (k, upper, lower) = (bins + offset, weights.upper + offset, weights.lower + offset)
-            for p in 0..<geometry.pixels {
-                let bin = Int(k[p])
-                row[bin] += lower[p] * image[p]
-                row[bin + 1] += upper[p] * image[p]
+            let starts = lists.starts + a * (geometry.detectors + 1)
+            let base = 2 * a * geometry.pixels
+            for k in 0..<geometry.detectors {
+                var sum: T = 0
+                for entry in (base + Int(starts[k]))..<(base + Int(starts[k + 1])) {
+                    sum += weights[entry] * image[Int(lists.pixels[entry])]
+                }
+                projection[a * geometry.detectors + k] = sum
             }
         }
     }
