@@ -129,4 +129,25 @@ final class SolverBehaviourTests: XCTestCase {
         let back = try GeometricBrownianMotion<Double>(mu: 0.62, sigma: 0.4, interpretation: .stratonovich).converted(to: .ito)
         XCTAssertLessThan(maxAbsoluteDifference(back.drift(0, x).value, x.value * 0.7), 1e-15)
     }
+
+    /// One Euler–Maruyama step by hand for each noise layout: scalar noise drives both
+    /// components with the one increment, diagonal noise each with its own, and general
+    /// noise mixes m = 3 increments through a [2, 3] matrix.
+    func testDiffusionProductPerLayout() throws {
+        let x0 = fixedTensor([4, 2], seed: 1) + 2
+        let g = fixedTensor([4, 2], seed: 2)
+        let matrix = fixedTensor([4, 2, 3], seed: 3)
+        let cases: [(NoiseType, Tensor<Double>, Int)] = [(.scalar, g, 1), (.diagonal, g, 2), (.general, matrix, 3)]
+        for (noiseType, diffusion, m) in cases {
+            let sde = ClosureSDE<Double>(
+                noiseType: noiseType, drift: { _, x in x * 0.5 }, diffusion: { _, _ in Variable(diffusion) })
+            let tree = VirtualBrownianTree<Double>(from: 0, to: 1, shape: [4, m], seed: 4)
+            let x1 = try solve(sde, x0: Variable(x0), from: 0, to: 0.25, steps: 1, brownian: tree).terminal.value
+            let dW = tree.increment(from: 0, to: 0.25).dW
+            let noise = noiseType.layout == .general
+                ? matmul(matrix, dW.reshaped(to: [4, 3, 1])).reshaped(to: [4, 2])
+                : diffusion * dW
+            XCTAssertLessThan(maxAbsoluteDifference(x1, x0 + x0 * 0.125 + noise), 1e-15, "\(noiseType)")
+        }
+    }
 }

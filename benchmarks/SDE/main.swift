@@ -29,6 +29,14 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
 }
 
+/// Returns the CPU time of this process (all threads) in seconds. Beside wall time it
+/// shows how much of a run other processes on a busy machine took away.
+func processCPUSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+}
+
 /// Returns the peak resident set size of this process in KiB, from /proc/self/status.
 func peakResidentKiB() -> Int {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return -1 }
@@ -115,14 +123,17 @@ func runSpeedBenchmark(runs: Int) throws {
     let x0 = Variable(Tensor<Float>.normal(shape: [batch, 2], using: &generator))
 
     var withTree: [Double] = []
+    var withTreeCPU: [Double] = []
     var treeOnly: [Double] = []
     var direct: [Double] = []
     for run in 0..<(runs + 1) {
         let brownian = VirtualBrownianTree<Float>(
             from: 0, to: 1, shape: [batch, 2], seed: UInt64(run), tolerance: 0.5 / Double(steps))
+        let cpuStart = processCPUSeconds()
         let solveTime = try seconds {
             _ = try solve(sde, x0: x0, from: 0, to: 1, steps: steps, brownian: brownian, gradient: .detached)
         }
+        let solveCPU = processCPUSeconds() - cpuStart
         let queryTree = VirtualBrownianTree<Float>(
             from: 0, to: 1, shape: [batch, 2], seed: UInt64(run) + 100, tolerance: 0.5 / Double(steps))
         let grid = TimeGrid(from: 0, to: 1, steps: steps).points
@@ -144,12 +155,15 @@ func runSpeedBenchmark(runs: Int) throws {
         }
         if run > 0 {  // The first run warms up caches and the thread pool.
             withTree.append(solveTime)
+            withTreeCPU.append(solveCPU)
             treeOnly.append(queryTime)
             direct.append(directTime)
         }
     }
     print("(ii) 1000 Euler–Maruyama steps, MLP 2-64-64-2 (tanh) drift, batch 1000, Float, no gradients, median of \(runs) runs")
-    print(String(format: "solve() with a virtual Brownian tree:      %7.1f ms", median(withTree) * 1000))
+    print(String(
+        format: "solve() with a virtual Brownian tree:      %7.1f ms (process CPU time %.1f ms)", median(withTree) * 1000,
+        median(withTreeCPU) * 1000))
     print(String(format: "  of which Brownian tree queries alone:    %7.1f ms", median(treeOnly) * 1000))
     print(String(format: "plain loop with directly drawn increments: %7.1f ms", median(direct) * 1000))
 }
