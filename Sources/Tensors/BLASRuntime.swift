@@ -18,8 +18,30 @@ public enum BLASRuntime {
         return openblas_get_corename().map { String(cString: $0) } ?? "unknown"
     }
 
-    /// Runs the check once; every tensor BLAS call reads it first.
+    /// Runs the kernel check and the thread setting once; every tensor BLAS call reads it first.
     static let configured: Bool = {
+        let reselected = reselectKernels()
+        _ = usesSingleThread
+        return reselected
+    }()
+
+    /// Whether OpenBLAS runs every call on the calling thread, which is the case unless
+    /// the user sets `OPENBLAS_NUM_THREADS`.
+    ///
+    /// The tensor kernels split their work across the cores themselves: convolutions
+    /// run one image per core, and `Scalar.gemm` splits a large product into one block of
+    /// rows or columns per core. OpenBLAS's own threads would compete with those workers,
+    /// and while idle they spin in `sched_yield`, which took 40 % of the CPU time of a
+    /// U-Net training step on 2 cores (OpenBLAS 0.3.21, measured with `perf`).
+    static let usesSingleThread: Bool = {
+        guard ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil else { return false }
+        openblas_set_num_threads(1)
+        return true
+    }()
+
+    /// Re-runs OpenBLAS's kernel selection when it chose Prescott on a CPU with AVX2;
+    /// returns whether it did.
+    private static func reselectKernels() -> Bool {
         let environment = ProcessInfo.processInfo.environment
         guard environment["OPENBLAS_CORETYPE"] == nil, environment["DEFT_KEEP_OPENBLAS_CORE"] == nil else { return false }
         guard let name = openblas_get_corename().map({ String(cString: $0) }), name.lowercased() == "prescott" else {
@@ -38,5 +60,5 @@ public enum BLASRuntime {
         unsafeBitCast(quit, to: Hook.self)()
         unsafeBitCast(initialize, to: Hook.self)()
         return true
-    }()
+    }
 }

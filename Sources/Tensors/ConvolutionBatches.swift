@@ -29,7 +29,7 @@ func forEachBatchChunk(batch: Int, chunkCount: Int, _ body: (_ chunk: Int, _ ima
 /// → 16, whose small GEMMs OpenBLAS runs on one thread. With OpenBLAS on one thread
 /// (`OPENBLAS_NUM_THREADS=1`), it is the fastest variant, 1.4 times faster than either.
 func convolutionChunkCount(batch: Int) -> Int {
-    Swift.max(1, Swift.min(ProcessInfo.processInfo.activeProcessorCount, batch))
+    Swift.max(1, Swift.min(processorCount, batch))
 }
 
 /// Returns whether the columns of an image are the image itself: a 1×1 kernel, stride 1, no padding.

@@ -140,22 +140,6 @@ func splitMix64(_ value: UInt64) -> UInt64 {
     return z ^ (z >> 31)
 }
 
-/// Runs `body` over `0..<count` in contiguous chunks on all cores when `count` is at
-/// least twice `minimumChunk`, else on the calling thread.
-public func parallelChunks(_ count: Int, minimumChunk: Int, _ body: (Range<Int>) -> Void) {
-    let workers = ProcessInfo.processInfo.activeProcessorCount
-    let chunks = Swift.min(workers, count / Swift.max(minimumChunk, 1))
-    if chunks <= 1 {
-        body(0..<count)
-        return
-    }
-    DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-        let lower = count * chunk / chunks
-        let upper = count * (chunk + 1) / chunks
-        body(lower..<upper)
-    }
-}
-
 extension Tensor {
     /// Creates a tensor of independent N(mean, std²) draws.
     public static func normal(
