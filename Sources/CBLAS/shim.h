@@ -13,3 +13,6 @@ static inline int deft_cpu_supports_avx512(void) {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
         && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
 }
+
+// Float activations compiled for AVX-512 and AVX2 as well as the baseline target.
+#include "element_kernels.h"

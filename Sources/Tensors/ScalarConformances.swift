@@ -1,6 +1,9 @@
 import CBLAS
 import Foundation
 
+/// The variant of the C element kernels this CPU runs: 2 for AVX-512, 1 for AVX2 with FMA, 0 for the baseline.
+let elementKernelLevel = deft_element_kernel_level()
+
 extension Float: TensorScalar {
     public static var dtypeName: String { "F32" }
 
@@ -12,13 +15,31 @@ extension Float: TensorScalar {
     @inlinable public static func pow(_ x: Float, _ y: Float) -> Float { Foundation.powf(x, y) }
 
     public static func apply(_ function: UnaryFunction, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
-        applyUnary(function, input, output, count: count, tanh: fastTanh)
+        // The activations built on tanh run as C compiled for the CPU's vector width
+        // (element_kernels.h); they return the same bits as `applyUnary`.
+        let level = elementKernelLevel
+        switch function {
+        case .tanh: deft_tanh_f32(level, input, output, count)
+        case .sigmoid: deft_sigmoid_f32(level, input, output, count)
+        case .silu: deft_silu_f32(level, input, output, count)
+        default: applyUnary(function, input, output, count: count, tanh: fastTanh)
+        }
     }
 
     public static func apply(
         _ function: BinaryFunction, _ lhs: UnsafePointer<Float>, _ rhs: UnsafePointer<Float>,
         _ output: UnsafeMutablePointer<Float>, layout: BroadcastLayout
     ) {
+        // Activation pullbacks on operands of equal shape run as C, like the unary activations.
+        if layout.extents.count == 1 && layout.lhsStrides[0] == 1 && layout.rhsStrides[0] == 1 {
+            let (level, count) = (elementKernelLevel, layout.extents[0])
+            switch function {
+            case .siluBackward: return deft_silu_backward_f32(level, lhs, rhs, output, count)
+            case .sigmoidBackward: return deft_sigmoid_backward_f32(level, lhs, rhs, output, count)
+            case .softplusBackward: return deft_softplus_backward_f32(level, lhs, rhs, output, count)
+            default: break
+            }
+        }
         applyBinary(function, lhs, rhs, output, layout: layout, tanh: fastTanh)
     }
 
