@@ -58,10 +58,7 @@ public final class Linear<Scalar: TensorScalar>: Layer {
         let batchShape = Array(input.shape.dropLast())
         let rows = input.rank == 2 ? input : input.reshaped(to: [-1, inputSize])
 
-        var output = matmul(rows, weight, transposeB: true)
-        if let bias {
-            output = output + bias
-        }
+        let output = bias.map { affine(rows, weight: weight, bias: $0) } ?? matmul(rows, weight, transposeB: true)
 
         return input.rank == 2 ? output : output.reshaped(to: batchShape + [outputSize])
     }
@@ -70,5 +67,39 @@ public final class Linear<Scalar: TensorScalar>: Layer {
     public func zeroParameters() {
         weight.value = Tensor(zeros: weight.shape)
         bias?.value = Tensor(zeros: [outputSize])
+    }
+}
+
+/// Returns `x Wᵀ + b` for `x` `[rows, inputSize]` as one GEMM: the output starts as `b` in
+/// every row and the product is accumulated onto it (β = 1), which saves the separate
+/// pass over the output that adding the bias afterwards takes.
+///
+/// Pullbacks: `dx = dy W`, `dW = dyᵀ x` and `db = Σ_rows dy`.
+private func affine<Scalar>(_ x: Variable<Scalar>, weight: Variable<Scalar>, bias: Variable<Scalar>) -> Variable<Scalar> {
+    let (input, w, b) = (x.value, weight.value, bias.value)
+    let (rows, inputSize, outputSize) = (input.shape[0], input.shape[1], w.shape[0])
+    let value = Tensor<Scalar>(shape: [rows, outputSize]) { output in
+        b.withUnsafeBufferPointer { biasBuffer in
+            for row in 0..<rows {
+                (output.baseAddress! + row * outputSize).initialize(from: biasBuffer.baseAddress!, count: outputSize)
+            }
+        }
+        input.withUnsafeBufferPointer { xBuffer in
+            w.withUnsafeBufferPointer { wBuffer in
+                Scalar.gemm(
+                    transposeA: false, transposeB: true, m: rows, n: outputSize, k: inputSize,
+                    alpha: 1, a: xBuffer.baseAddress!, lda: inputSize, b: wBuffer.baseAddress!, ldb: inputSize,
+                    beta: 1, c: output.baseAddress!, ldc: outputSize)
+            }
+        }
+    }
+
+    let (inputNeedsGradient, weightNeedsGradient, biasNeedsGradient) = (x.requiresGrad, weight.requiresGrad, bias.requiresGrad)
+    return Variable(value: value, parents: [x, weight, bias]) { dy in
+        [
+            inputNeedsGradient ? matmul(dy, w) : nil,
+            weightNeedsGradient ? matmul(dy, input, transposeA: true) : nil,
+            biasNeedsGradient ? dy.sum(alongAxes: [0]).reshaped(to: [outputSize]) : nil,
+        ]
     }
 }
