@@ -57,11 +57,12 @@ func convolutionForward<Scalar>(
                         let image = images + n * g.imageSize
                         let y = result + n * outputChannels * positions
                         if let scratch { Scalar.im2col(image, scratch, geometry: g) }
+                        // With a bias, y starts as bias 1ᵀ and the product is added onto it.
+                        if let bias = channelBias { bias.initialize(y) }
                         Scalar.gemm(
                             transposeA: false, transposeB: false, m: outputChannels, n: positions, k: rows,
                             alpha: 1, a: filter, lda: rows, b: scratch.map { UnsafePointer($0) } ?? image, ldb: positions,
-                            beta: 0, c: y, ldc: positions)
-                        channelBias?.add(to: y)
+                            beta: channelBias == nil ? 0 : 1, c: y, ldc: positions)
                     }
                 }
             }
@@ -75,6 +76,11 @@ func convolutionForward<Scalar>(
 func convolutionAdjoint<Scalar>(
     _ y: Tensor<Scalar>, filter w: Tensor<Scalar>, bias: Tensor<Scalar>?, outputChannels: Int, geometry g: ConvolutionGeometry
 ) -> Tensor<Scalar> {
+    if let flipped = flippedGeometry(g, outputChannels: outputChannels) {
+        return convolutionForward(
+            y, filter: flippedFilter(w, outputChannels: outputChannels, geometry: g), bias: bias, outputChannels: g.channels,
+            geometry: flipped)
+    }
     let batch = y.shape[0]
     let (rows, positions) = (g.columnRows, g.positions)
     let chunkCount = convolutionChunkCount(batch: batch)
@@ -134,15 +140,69 @@ func convolutionFilterGradient<Scalar>(_ x: Tensor<Scalar>, cotangent dy: Tensor
     return chunkCount == 1 ? partials.reshaped(to: [outputChannels, rows]) : partials.sum(alongAxes: [0]).reshaped(to: [outputChannels, rows])
 }
 
+/// Returns the geometry of the convolution that computes the adjoint of a stride-1
+/// convolution `g` with `outputChannels` filters directly, or nil when there is none or
+/// `g` needs no col2im.
+///
+/// With stride 1 and a square `k × k` window, the adjoint is itself a convolution of the
+/// cotangent, with the filter turned half a turn and its two channel axes swapped
+/// (`flippedFilter`), and padding `k − 1 − p`:
+///
+///     x[c, i, j] = Σ_{o, a, b} W[o, c, a, b] y[o, i + p − a, j + p − b]
+///                = Σ_{o, a', b'} W[o, c, k−1−a', k−1−b'] y[o, i − (k−1−p) + a', j − (k−1−p) + b'].
+///
+/// That runs on im2col, which copies, instead of col2im, which accumulates, and skips
+/// the column-sized GEMM output that col2im reads.
+func flippedGeometry(_ g: ConvolutionGeometry, outputChannels: Int) -> ConvolutionGeometry? {
+    guard g.stride == 1, g.kernelHeight == g.kernelWidth, g.padding <= g.kernelHeight - 1, !isPointwise(g) else { return nil }
+    let flipped = ConvolutionGeometry(
+        channels: outputChannels, height: g.outputHeight, width: g.outputWidth, kernelHeight: g.kernelHeight,
+        kernelWidth: g.kernelWidth, stride: 1, padding: g.kernelHeight - 1 - g.padding)
+    assert(flipped.outputHeight == g.height && flipped.outputWidth == g.width, "flippedGeometry: the adjoint's size differs")
+    return flipped
+}
+
+/// Returns the filter `W'[c, o, a, b] = W[o, c, kH−1−a, kW−1−b]` as a `C × (O·kH·kW)`
+/// matrix, for the filter `W` `[O, C, kH, kW]` of a convolution with geometry `g`.
+func flippedFilter<Scalar>(_ w: Tensor<Scalar>, outputChannels: Int, geometry g: ConvolutionGeometry) -> Tensor<Scalar> {
+    let (channels, taps) = (g.channels, g.kernelHeight * g.kernelWidth)
+    return Tensor(shape: [channels, outputChannels * taps]) { output in
+        w.withUnsafeBufferPointer { filter in
+            for o in 0..<outputChannels {
+                for c in 0..<channels {
+                    let source = filter.baseAddress! + (o * channels + c) * taps
+                    let destination = output.baseAddress! + (c * outputChannels + o) * taps
+                    for tap in 0..<taps { destination[tap] = source[taps - 1 - tap] }
+                }
+            }
+        }
+    }
+}
+
 /// A per-channel bias added to one image `[channels, positions]` at a time, as the rank-1
 /// update `y += bias 1ᵀ`, right after the image's GEMM while it is still in cache.
 struct ChannelBias<Scalar: TensorScalar> {
     let bias: Tensor<Scalar>
     let ones: Tensor<Scalar>
 
+    /// The loop nest of `[channels, 1] · [positions]`.
+    let outerProductLayout: BroadcastLayout
+
     init(_ bias: Tensor<Scalar>, positions: Int) {
         self.bias = bias
         ones = Tensor(shape: [positions], repeating: 1)
+        outerProductLayout = BroadcastLayout(lhsShape: [bias.scalarCount, 1], rhsShape: [positions])!
+    }
+
+    /// Writes `bias 1ᵀ` into one image, for a GEMM to accumulate onto. The product of the
+    /// column `bias` and the row of ones runs as the specialised broadcast loop of
+    /// `Scalar.apply`, because a generic loop here would not be specialised.
+    func initialize(_ y: UnsafeMutablePointer<Scalar>) {
+        bias.withUnsafeBufferPointer { b in
+            ones.withUnsafeBufferPointer { one in
+                Scalar.apply(.multiply, b.baseAddress!, one.baseAddress!, y, layout: outerProductLayout)
+            }
+        }
     }
 
     func add(to y: UnsafeMutablePointer<Scalar>) {

@@ -25,6 +25,9 @@ final class ConvolutionTests: XCTestCase {
         // planes. In the second, the first kernel rows meet only padding.
         Case(batch: 2, channels: 2, height: 6, width: 7, outputChannels: 3, kernelHeight: 2, kernelWidth: 3, stride: 1, padding: 1),
         Case(batch: 2, channels: 2, height: 2, width: 3, outputChannels: 3, kernelHeight: 5, kernelWidth: 5, stride: 1, padding: 2),
+        // Stride 1 without padding on a non-square image: the adjoint runs as a
+        // convolution with the flipped filter and padding 2.
+        Case(batch: 3, channels: 2, height: 6, width: 4, outputChannels: 3, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 0),
     ]
 
     func testConv2dMatchesDirectLoop() {
