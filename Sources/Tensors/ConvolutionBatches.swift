@@ -72,7 +72,8 @@ func convolutionForward<Scalar>(
 
 /// Returns `x_n = col2im(Wᵀ y_n) + bias 1ᵀ` as `[N, C, H, W]` for `y` of `[N, O,
 /// outputHeight, outputWidth]`: without the bias, the adjoint of `convolutionForward`
-/// with respect to its images.
+/// with respect to its images. Stride-1 square windows run as the convolution of
+/// `flippedGeometry` instead, which gives the same values up to rounding.
 func convolutionAdjoint<Scalar>(
     _ y: Tensor<Scalar>, filter w: Tensor<Scalar>, bias: Tensor<Scalar>?, outputChannels: Int, geometry g: ConvolutionGeometry
 ) -> Tensor<Scalar> {

@@ -73,14 +73,14 @@ func im2colKernel<T: TensorScalar>(_ image: UnsafePointer<T>, _ columns: UnsafeM
                             continue
                         }
                         let input = plane + (oy * stride - g.padding + ki) * width + columnOffset
-                        output.update(repeating: 0, count: valid.lowerBound)
+                        zeroShortRun(output, count: valid.lowerBound)
                         if stride == 1 {
                             (output + valid.lowerBound).update(from: input + valid.lowerBound, count: valid.count)
                         } else {
                             let (source, destination) = (input + valid.lowerBound * stride, output + valid.lowerBound)
                             for i in 0..<valid.count { destination[i] = source[i &* stride] }
                         }
-                        (output + valid.upperBound).update(repeating: 0, count: outputWidth - valid.upperBound)
+                        zeroShortRun(output + valid.upperBound, count: outputWidth - valid.upperBound)
                     }
                 }
                 row += outputHeight * outputWidth
@@ -104,12 +104,27 @@ func im2colShiftedCopy<T: TensorScalar>(
     let first = rows.lowerBound * width + valid.lowerBound
     let last = (rows.upperBound - 1) * width + valid.upperBound
     (row + first).update(from: plane + first + shift, count: last - first)
-    for oy in rows {
-        let output = row + oy * width
-        output.update(repeating: 0, count: valid.lowerBound)
-        (output + valid.upperBound).update(repeating: 0, count: width - valid.upperBound)
+    let (left, right) = (valid.lowerBound, width - valid.upperBound)
+    if left > 0 || right > 0 {
+        for oy in rows {
+            let output = row + oy * width
+            zeroShortRun(output, count: left)
+            zeroShortRun(output + valid.upperBound, count: right)
+        }
     }
     (row + rows.upperBound * width).update(repeating: 0, count: (g.outputHeight - rows.upperBound) * width)
+}
+
+/// Sets `count` elements to zero. The border runs of the column matrix are usually one
+/// element long (a 3×3 window with padding 1), where a store costs far less than the
+/// `memset` call that `update(repeating:count:)` makes.
+@inline(__always)
+func zeroShortRun<T: TensorScalar>(_ start: UnsafeMutablePointer<T>, count: Int) {
+    if count == 1 {
+        start[0] = 0
+    } else if count > 1 {
+        start.update(repeating: 0, count: count)
+    }
 }
 
 /// Zeroes the image, then adds every entry of the column matrix to the pixel it was read
