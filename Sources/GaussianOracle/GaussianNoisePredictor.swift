@@ -27,8 +27,9 @@ public final class GaussianNoisePredictor<Scalar: TensorScalar>: NoisePredictor 
     }
 
     /// Creates the predictor for the VP SDE: t is the continuous time in [0, T].
-    public convenience init(prior: MultivariateNormal, sde: VPSDE<Double>) {
-        self.init(prior: prior, alphaBar: { sde.alphaBar($0) })
+    public convenience init(prior: MultivariateNormal, sde: VPSDE<Scalar>) {
+        let (schedule, horizon) = (sde.schedule, sde.horizon)
+        self.init(prior: prior, alphaBar: { VPSDE<Double>(schedule: schedule, horizon: horizon).alphaBar($0) })
     }
 
     /// Creates the predictor for a DDPM schedule with the `NoisePredictor` convention for
