@@ -33,8 +33,9 @@ let package = Package(
         // Closed-form Gaussian data, observations, h-transforms and posteriors: the test oracle.
         .target(name: "GaussianOracle", dependencies: ["SDECore", "CBLAS"]),
         .target(name: "Samplers", dependencies: ["SDECore"]),
-        // Image operators and likelihoods, metrics, Fashion-MNIST and PNG grids.
-        .target(name: "Imaging", dependencies: ["Tensors", "SDECore", "CPNG", "CGSL"]),
+        // Image operators and likelihoods, metrics, Fashion-MNIST and PNG grids, the image
+        // prior's training and the classifier.
+        .target(name: "Imaging", dependencies: ["Tensors", "NeuralNetworks", "SDECore", "CPNG", "CGSL"]),
 
         .executableTarget(
             name: "deft",
@@ -58,6 +59,7 @@ let package = Package(
         .testTarget(name: "GaussianOracleTests", dependencies: ["GaussianOracle", "DEFTScoreMatching"]),
         .testTarget(name: "ControlObjectivesTests", dependencies: ["ControlObjectives", "GaussianOracle"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], exclude: ["Fixtures"]),
+        .testTarget(name: "SamplersTests", dependencies: ["Samplers", "GaussianOracle", "Imaging"]),
     ],
     // Swift 5 mode: kernels hand raw buffer pointers to concurrent workers, which the
     // Swift 6 checker rejects even where each worker writes a disjoint range.
