@@ -9,6 +9,9 @@ struct Subcommand {
 
 let subcommands: [Subcommand] = [
     Subcommand(name: "demo", summary: "train a small DDPM model on a 2-D mixture and check its samples", run: DemoCommand.run),
+    Subcommand(name: "gaussian", summary: "closed-form posterior, score and h-transform of a Gaussian problem; DEFT on it", run: GaussianCommand.run),
+    Subcommand(name: "train-prior", summary: "train the Fashion-MNIST image prior (a DDPM U-Net)", run: TrainPriorCommand.run),
+    Subcommand(name: "train-classifier", summary: "train the Fashion-MNIST classifier that scores reconstructions", run: TrainClassifierCommand.run),
 ]
 
 func printUsage() {
