@@ -28,6 +28,12 @@ public struct DEFTTrainingConfiguration: Sendable {
     /// The decay of the exponential moving average of the weights (with warm-up).
     public var averageDecay: Double
     /// The bound on the global gradient norm, or nil for no clipping.
+    ///
+    /// The initial guidance term c_t g of `HTransformNetwork` is far too large near t = T,
+    /// so the first gradients are huge. Unclipped, they inflate Adam's second-moment
+    /// estimates for thousands of steps. On the Gaussian test problem in two dimensions,
+    /// clipping at 1 gave a relative error of 2.6 % after 4000 steps, against more than
+    /// 100 % unclipped.
     public var maximumGradientNorm: Double?
     /// Steps between progress reports; 0 for none.
     public var reportInterval: Int

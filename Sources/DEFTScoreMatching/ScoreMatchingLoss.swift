@@ -68,7 +68,7 @@ public struct DEFTModel<Predictor: NoisePredictor, Schedule: NoiseLevelSchedule>
         return withoutRecording { network(inputs).value }
     }
 
-    /// The DEFT score-matching loss in its DDPM form (denoising score matching with the
+    /// Returns the DEFT score-matching loss in its DDPM form (denoising score matching with the
     /// posterior as data, amortised over observations):
     ///
     ///     L(φ) = E_{(X₀, Y), ε, t} ‖h^φ_t(H_t, Y) + ε_θ(H_t, t) − ε‖²,   H_t = √ᾱ_t X₀ + √(1 − ᾱ_t) ε,

@@ -19,7 +19,7 @@ public struct AffineMap: Sendable {
     public var inputDimension: Int { weight.columns }
     public var outputDimension: Int { weight.rows }
 
-    /// W x + c.
+    /// Returns W x + c.
     public func callAsFunction(_ x: [Double]) -> [Double] {
         add(weight * x, offset)
     }
@@ -40,7 +40,7 @@ public struct AffineMap: Sendable {
         return matmul(x, Variable(weight.tensor(Scalar.self)), transposeB: true) + offsetRow(Scalar.self)
     }
 
-    /// The map x ↦ a (W x + c), for a scalar a.
+    /// Returns the map x ↦ a (W x + c), for a scalar a.
     public func scaled(by a: Double) -> AffineMap {
         AffineMap(weight: weight * a, offset: scale(offset, by: a))
     }

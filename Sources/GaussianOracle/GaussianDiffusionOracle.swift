@@ -67,7 +67,7 @@ public struct GaussianDiffusionOracle: Sendable {
         return AffineMap(weight: inverse * -1, offset: inverse * scale(prior.mean, by: alphaBar.squareRoot()))
     }
 
-    /// ∇ ln p_t(x).
+    /// Returns ∇ ln p_t(x).
     public func score(_ x: [Double], alphaBar: Double) -> [Double] {
         scoreMap(alphaBar: alphaBar)(x)
     }
@@ -86,12 +86,12 @@ public struct GaussianDiffusionOracle: Sendable {
         return AffineMap(weight: b, offset: a)
     }
 
-    /// E[X₀ | X_t = x].
+    /// Returns E[X₀ | X_t = x].
     public func tweedieMean(_ x: [Double], alphaBar: Double) -> [Double] {
         tweedieMap(alphaBar: alphaBar)(x)
     }
 
-    /// Cov[X₀ | X_t = x] = C_t = (1 − ᾱ) S Σ_t⁻¹, the same for every x; zero at ᾱ = 1.
+    /// Returns Cov[X₀ | X_t = x] = C_t = (1 − ᾱ) S Σ_t⁻¹, the same for every x; zero at ᾱ = 1.
     public func tweedieCovariance(alphaBar: Double) -> Matrix {
         checkNoiseLevel(alphaBar)
         return priorFunction { (1 - alphaBar) * $0 / (alphaBar * $0 + (1 - alphaBar)) }
@@ -99,7 +99,7 @@ public struct GaussianDiffusionOracle: Sendable {
 
     // MARK: - Conditioning
 
-    /// ln ℓ_t(x) = ln E[ℓ(X₀) | X_t = x] as a quadratic function of x; for an observation,
+    /// Returns ln ℓ_t(x) = ln E[ℓ(X₀) | X_t = x] as a quadratic function of x; for an observation,
     /// ln p_t(y | x). At ᾱ = 1 it is ln ℓ itself.
     public func logConditionalWeight(alphaBar: Double) -> QuadraticFunction {
         let tweedie = tweedieMap(alphaBar: alphaBar)
@@ -113,12 +113,12 @@ public struct GaussianDiffusionOracle: Sendable {
         return AffineMap(weight: logWeight.curvature * -1, offset: logWeight.linear)
     }
 
-    /// h*_t(x) = ∇ₓ ln p_t(y | x), in score units.
+    /// Returns h*_t(x) = ∇ₓ ln p_t(y | x), in score units.
     public func hTransform(_ x: [Double], alphaBar: Double) -> [Double] {
         hTransformMap(alphaBar: alphaBar)(x)
     }
 
-    /// The h-transform in the ε-units of a DDPM noise predictor, −√(1 − ᾱ) h*_t(x): the
+    /// Returns the h-transform in the ε-units of a DDPM noise predictor, −√(1 − ᾱ) h*_t(x): the
     /// correction that, added to the exact ε-model, predicts E[ε | X_t = x, y].
     public func noiseCorrectionMap(alphaBar: Double) -> AffineMap {
         hTransformMap(alphaBar: alphaBar).scaled(by: -(1 - alphaBar).squareRoot())
@@ -134,7 +134,7 @@ public struct GaussianDiffusionOracle: Sendable {
         tilt.logNormalizer(under: prior)
     }
 
-    /// The target diffused to level ᾱ, p_t(x | y) = N(√ᾱ μ_π, ᾱ P + (1 − ᾱ) I): the law at
+    /// Returns the target diffused to level ᾱ, p_t(x | y) = N(√ᾱ μ_π, ᾱ P + (1 − ᾱ) I): the law at
     /// which the conditional reverse SDE must start to end exactly at the target.
     public func diffusedTarget(alphaBar: Double) -> MultivariateNormal {
         checkNoiseLevel(alphaBar)
@@ -143,12 +143,12 @@ public struct GaussianDiffusionOracle: Sendable {
         return try! MultivariateNormal(mean: scale(target.mean, by: alphaBar.squareRoot()), covariance: covariance)
     }
 
-    /// The conditional score x ↦ ∇ ln p_t(x) + h*_t(x) = ∇ ln p_t(x | y).
+    /// Returns the conditional score x ↦ ∇ ln p_t(x) + h*_t(x) = ∇ ln p_t(x | y).
     public func conditionalScoreMap(alphaBar: Double) -> AffineMap {
         scoreMap(alphaBar: alphaBar) + hTransformMap(alphaBar: alphaBar)
     }
 
-    /// The conditional Tweedie estimate E[X₀ | X_t = x, y] = μ_t(x) + ((1 − ᾱ)/√ᾱ) h*_t(x),
+    /// Returns the conditional Tweedie estimate E[X₀ | X_t = x, y] = μ_t(x) + ((1 − ᾱ)/√ᾱ) h*_t(x),
     /// that is x̂₀(x) − (√(1 − ᾱ)/√ᾱ) h^φ with the exact ε-units correction h^φ. Needs ᾱ > 0.
     public func conditionalTweedieMap(alphaBar: Double) -> AffineMap {
         precondition(alphaBar > 0, "conditionalTweedieMap: ᾱ = \(alphaBar) must be positive")

@@ -4,7 +4,7 @@ import Tensors
 /// The exact noise predictor of Gaussian data N(m, S):
 /// ε(x, t) = −√(1 − ᾱ_t) ∇ ln p_t(x) = √(1 − ᾱ_t) Σ_t⁻¹ (x − √ᾱ_t m), Σ_t = ᾱ_t S + (1 − ᾱ_t) I.
 ///
-/// It stands in for a pretrained ε-model in tests and examples. Times may differ per
+/// It replaces a pretrained ε-model in tests and examples. Times may differ per
 /// sample: with S = V diag(λ) Vᵀ, Σ_t⁻¹ = V diag(1 / (ᾱ_t λ + 1 − ᾱ_t)) Vᵀ, so a batch
 /// costs two products with V and one element-wise scaling, differentiable in x.
 public final class GaussianNoisePredictor<Scalar: TensorScalar>: NoisePredictor {

@@ -28,7 +28,7 @@ public struct GaussianTilt: Sendable {
             "GaussianTilt: the precision Λ must be positive semi-definite; its eigenvalues are \(eigenvalues)")
     }
 
-    /// The likelihood p(y | x₀) = N(y; A x₀, σ² I) of the observation y = A x₀ + σ ξ:
+    /// Returns the likelihood p(y | x₀) = N(y; A x₀, σ² I) of the observation y = A x₀ + σ ξ:
     /// Λ = Aᵀ A / σ², η = Aᵀ y / σ², κ = −‖y‖² / (2σ²) − (k/2) ln(2π σ²) with k = dim y.
     public static func linearObservation(
         operator a: Matrix, noiseStandardDeviation sigma: Double, observation y: [Double]
@@ -45,12 +45,12 @@ public struct GaussianTilt: Sendable {
             constant: -0.5 * dot(y, y) / variance - 0.5 * k * Foundation.log(2 * Double.pi * variance))
     }
 
-    /// The linear reward r(x₀) = bᵀ x₀: Λ = 0, η = b, κ = 0.
+    /// Returns the weight of the linear reward r(x₀) = bᵀ x₀: Λ = 0, η = b, κ = 0.
     public static func linearReward(_ b: [Double]) -> GaussianTilt {
         GaussianTilt(precision: Matrix(zeros: b.count, b.count), linear: b, constant: 0)
     }
 
-    /// The quadratic reward r(x₀) = −½ (x₀ − c)ᵀ Q (x₀ − c): Λ = Q, η = Q c, κ = −½ cᵀ Q c.
+    /// Returns the weight of the quadratic reward r(x₀) = −½ (x₀ − c)ᵀ Q (x₀ − c): Λ = Q, η = Q c, κ = −½ cᵀ Q c.
     public static func quadraticReward(precision q: Matrix, centre c: [Double]) -> GaussianTilt {
         precondition(q.rows == c.count && q.columns == c.count, "GaussianTilt.quadraticReward: Q \(q.rows) × \(q.columns) does not fit a centre of length \(c.count)")
         let qc = q * c
@@ -61,7 +61,7 @@ public struct GaussianTilt: Sendable {
     /// Λ.
     public var precision: Matrix { logWeight.curvature }
 
-    /// ln E[ℓ(X₀)] for X₀ ~ N(μ, C), as a quadratic function of μ for a fixed covariance C:
+    /// Returns ln E[ℓ(X₀)] for X₀ ~ N(μ, C) as a quadratic function of μ for a fixed covariance C:
     /// expanding the identity in the type's documentation with M = (I + C Λ)⁻¹ C,
     ///
     ///     F(μ) = −½ μᵀ (Λ − Λ M Λ) μ + (η − Λ M η)ᵀ μ + κ + ½ ηᵀ M η − ½ ln det(I + C Λ).
@@ -84,7 +84,7 @@ public struct GaussianTilt: Sendable {
         return QuadraticFunction(curvature: curvature, linear: linear, constant: constant)
     }
 
-    /// The tilted law π(x₀) ∝ N(x₀; m, S) ℓ(x₀) = N(m + P (η − Λ m), P) with
+    /// Returns the tilted law π(x₀) ∝ N(x₀; m, S) ℓ(x₀) = N(m + P (η − Λ m), P) with
     /// P = (S⁻¹ + Λ)⁻¹ = (I + S Λ)⁻¹ S, written without S⁻¹.
     ///
     /// For an observation this is the posterior p(x₀ | y); for a reward, the target
@@ -97,7 +97,7 @@ public struct GaussianTilt: Sendable {
         return try! MultivariateNormal(mean: mean, covariance: p)
     }
 
-    /// The normaliser ln E[ℓ(X₀)] for X₀ ~ N(m, S): ln p(y) for an observation.
+    /// Returns the normaliser ln E[ℓ(X₀)] for X₀ ~ N(m, S): ln p(y) for an observation.
     public func logNormalizer(under prior: MultivariateNormal) -> Double {
         logExpectation(covariance: prior.covariance)(prior.mean)
     }

@@ -6,7 +6,7 @@ import Tensors
 /// (k may differ from d) and σ_y > 0: the observation model of the Gaussian oracle.
 ///
 /// It conforms to `LinearObservationModel`, so DEFT, the samplers and the control
-/// objectives drive it exactly as they drive an image operator, and it supplies the
+/// objectives drive it exactly as they drive an image operator. It also supplies the
 /// closed forms that involve y: the likelihood as a `GaussianTilt`, the evidence p(y)
 /// and the h-transform as an affine function of both x and y, for amortised training.
 public final class LinearGaussianObservation<Scalar: TensorScalar>: LinearObservationModel {
@@ -35,13 +35,13 @@ public final class LinearGaussianObservation<Scalar: TensorScalar>: LinearObserv
 
     // MARK: - ObservationModel
 
-    /// A x for each row: `[N, d]` → `[N, k]`.
+    /// Returns A x for each row: `[N, d]` → `[N, k]`.
     public func forward(_ x: Variable<Scalar>) -> Variable<Scalar> {
         checkSignal(x.shape)
         return matmul(x, Variable(operatorTensor), transposeB: true)
     }
 
-    /// ln N(y; A x, σ² I) = −‖y − A x‖² / (2σ²) − (k/2) ln(2π σ²), shape `[N]`.
+    /// Returns ln N(y; A x, σ² I) = −‖y − A x‖² / (2σ²) − (k/2) ln(2π σ²), shape `[N]`.
     public func logLikelihood(of y: Tensor<Scalar>, given x: Variable<Scalar>) -> Variable<Scalar> {
         checkObservation(y.shape, batch: x.shape[0])
         let residual = forward(x) - y
@@ -60,19 +60,19 @@ public final class LinearGaussianObservation<Scalar: TensorScalar>: LinearObserv
 
     // MARK: - LinearObservationModel
 
-    /// Aᵀ y for each row: `[N, k]` → `[N, d]`.
+    /// Returns Aᵀ y for each row: `[N, k]` → `[N, d]`.
     public func adjoint(_ y: Tensor<Scalar>) -> Tensor<Scalar> {
         precondition(y.rank == 2 && y.shape[1] == observationDimension, "LinearGaussianObservation.adjoint: y of shape \(y.shape) must be [N, \(observationDimension)]")
         return matmul(y, operatorTensor)
     }
 
-    /// A⁺ y for each row, with the Moore–Penrose pseudo-inverse A⁺ = (Aᵀ A)⁺ Aᵀ.
+    /// Returns A⁺ y for each row, with the Moore–Penrose pseudo-inverse A⁺ = (Aᵀ A)⁺ Aᵀ.
     public func pseudoInverse(_ y: Tensor<Scalar>) -> Tensor<Scalar> {
         precondition(y.rank == 2 && y.shape[1] == observationDimension, "LinearGaussianObservation.pseudoInverse: y of shape \(y.shape) must be [N, \(observationDimension)]")
         return matmul(y, pseudoInverseTensor, transposeB: true)
     }
 
-    /// ∇ₓ ln p(y | x) = Aᵀ (y − A x) / σ² for each row, in closed form (the protocol's
+    /// Returns ∇ₓ ln p(y | x) = Aᵀ (y − A x) / σ² for each row, in closed form (the protocol's
     /// default differentiates `logLikelihood` instead).
     public func logLikelihoodGradientClosedForm(of y: Tensor<Scalar>, at x: Tensor<Scalar>) -> Tensor<Scalar> {
         checkSignal(x.shape)
@@ -83,19 +83,19 @@ public final class LinearGaussianObservation<Scalar: TensorScalar>: LinearObserv
 
     // MARK: - Closed forms
 
-    /// The likelihood p(y | x₀) of one observation y as a weight on x₀.
+    /// Returns the likelihood p(y | x₀) of one observation y as a weight on x₀.
     public func tilt(observation y: [Double]) -> GaussianTilt {
         GaussianTilt.linearObservation(operator: operatorMatrix, noiseStandardDeviation: noiseStd, observation: y)
     }
 
-    /// The evidence p(y) = N(y; A m, A S Aᵀ + σ² I) of the prior N(m, S).
+    /// Returns the evidence p(y) = N(y; A m, A S Aᵀ + σ² I) of the prior N(m, S).
     public func evidence(prior: MultivariateNormal) -> MultivariateNormal {
         let a = operatorMatrix
         let covariance = a * prior.covariance * a.transposed + Matrix(identity: observationDimension) * (noiseStd * noiseStd)
         return try! MultivariateNormal(mean: a * prior.mean, covariance: covariance)
     }
 
-    /// The predictive law p_t(y | x_t = x) = N(y; A μ_t(x), A C_t Aᵀ + σ² I) of `oracle`'s
+    /// Returns the predictive law p_t(y | x_t = x) = N(y; A μ_t(x), A C_t Aᵀ + σ² I) of `oracle`'s
     /// prior (its weight is not used).
     public func predictiveObservation(
         given x: [Double], alphaBar: Double, oracle: GaussianDiffusionOracle
@@ -106,7 +106,7 @@ public final class LinearGaussianObservation<Scalar: TensorScalar>: LinearObserv
         return try! MultivariateNormal(mean: a * oracle.tweedieMean(x, alphaBar: alphaBar), covariance: covariance)
     }
 
-    /// The h-transform of `oracle`'s prior as a function of both x and y, for amortised
+    /// Returns the h-transform of `oracle`'s prior as a function of both x and y, for amortised
     /// training and evaluation over observations:
     /// h*_t(x, y) = G (y − A μ_t(x)) with G = B_tᵀ Aᵀ (A C_t Aᵀ + σ² I)⁻¹, in score units.
     public func amortizedHTransform(alphaBar: Double, oracle: GaussianDiffusionOracle) -> AmortizedHTransform {
@@ -149,12 +149,12 @@ public struct AmortizedHTransform: Sendable {
     /// c, of length d.
     public let offset: [Double]
 
-    /// h(x, y) for one state and observation.
+    /// Returns h(x, y) for one state and observation.
     public func callAsFunction(_ x: [Double], _ y: [Double]) -> [Double] {
         add(add(stateWeight * x, observationWeight * y), offset)
     }
 
-    /// h(xᵢ, yᵢ) for each row: x `[N, d]`, y `[N, k]` → `[N, d]`.
+    /// Returns h(xᵢ, yᵢ) for each row: x `[N, d]`, y `[N, k]` → `[N, d]`.
     public func callAsFunction<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ y: Tensor<Scalar>) -> Tensor<Scalar> {
         precondition(x.rank == 2 && y.rank == 2 && x.shape[0] == y.shape[0], "AmortizedHTransform: x \(x.shape) and y \(y.shape) must be [N, d] and [N, k]")
         let fromState = matmul(x, stateWeight.tensor(Scalar.self), transposeB: true)

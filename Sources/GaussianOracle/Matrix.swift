@@ -110,7 +110,7 @@ public struct Matrix: Equatable, Sendable, CustomStringConvertible {
         elements.reduce(0) { Swift.max($0, Swift.abs($1)) }
     }
 
-    /// The matrix as a tensor of shape `[rows, columns]`.
+    /// Returns the matrix as a tensor of shape `[rows, columns]`.
     public func tensor<Scalar: TensorScalar>(_ type: Scalar.Type = Scalar.self) -> Tensor<Scalar> {
         Tensor(shape: [rows, columns], scalars: elements.map { Scalar($0) })
     }

@@ -24,7 +24,7 @@ public struct MultivariateNormal: Sendable {
         choleskyFactor = try self.covariance.choleskyFactor()
     }
 
-    /// The standard normal N(0, I) on ℝᵈ.
+    /// Returns the standard normal N(0, I) on ℝᵈ.
     public static func standard(dimension d: Int) -> MultivariateNormal {
         try! MultivariateNormal(mean: Array(repeating: 0, count: d), covariance: Matrix(identity: d))
     }
@@ -41,13 +41,13 @@ public struct MultivariateNormal: Sendable {
         try! covariance.inversePositiveDefinite()
     }
 
-    /// ln N(x; μ, Σ) = −½ (x − μ)ᵀ Σ⁻¹ (x − μ) − ½ ln det Σ − (d/2) ln 2π.
+    /// Returns ln N(x; μ, Σ) = −½ (x − μ)ᵀ Σ⁻¹ (x − μ) − ½ ln det Σ − (d/2) ln 2π.
     public func logDensity(_ x: [Double]) -> Double {
         let whitened = forwardSubstitute(subtract(x, mean))
         return -0.5 * dot(whitened, whitened) - 0.5 * logDeterminant - 0.5 * Double(dimension) * Foundation.log(2 * Double.pi)
     }
 
-    /// The score ∇ₓ ln N(x; μ, Σ) = −Σ⁻¹ (x − μ).
+    /// Returns the score ∇ₓ ln N(x; μ, Σ) = −Σ⁻¹ (x − μ).
     public func score(_ x: [Double]) -> [Double] {
         scale(try! covariance.solvePositiveDefinite(subtract(x, mean)), by: -1)
     }
@@ -61,14 +61,14 @@ public struct MultivariateNormal: Sendable {
         return Tensor<Scalar>(correlated + Tensor(shape: [1, dimension], scalars: mean))
     }
 
-    /// The law of M X + c for X ~ N(μ, Σ): N(M μ + c, M Σ Mᵀ).
+    /// Returns the law of M X + c for X ~ N(μ, Σ): N(M μ + c, M Σ Mᵀ).
     ///
     /// - Throws: `MatrixFactorizationError` when M Σ Mᵀ is singular (M of deficient rank).
     public func affineTransformed(by map: Matrix, offset: [Double]) throws -> MultivariateNormal {
         try MultivariateNormal(mean: add(map * mean, offset), covariance: map * covariance * map.transposed)
     }
 
-    /// The relative entropy KL(self ‖ other)
+    /// Returns the relative entropy KL(self ‖ other)
     /// = ½ [tr(Σ₂⁻¹ Σ₁) + (μ₂ − μ₁)ᵀ Σ₂⁻¹ (μ₂ − μ₁) − d + ln det Σ₂ − ln det Σ₁].
     public func klDivergence(to other: MultivariateNormal) -> Double {
         precondition(other.dimension == dimension, "klDivergence: dimensions \(dimension) and \(other.dimension) differ")
@@ -78,7 +78,7 @@ public struct MultivariateNormal: Sendable {
         return 0.5 * (traceTerm + meanTerm - Double(dimension) + other.logDeterminant - logDeterminant)
     }
 
-    /// The 2-Wasserstein distance between Gaussians,
+    /// Returns the 2-Wasserstein distance between Gaussians,
     /// W₂² = ‖μ₁ − μ₂‖² + tr(Σ₁ + Σ₂ − 2 (Σ₁^{1/2} Σ₂ Σ₁^{1/2})^{1/2}).
     public func wassersteinDistance(to other: MultivariateNormal) -> Double {
         precondition(other.dimension == dimension, "wassersteinDistance: dimensions \(dimension) and \(other.dimension) differ")
@@ -128,7 +128,7 @@ public struct SampleMoments: Sendable {
         covariance.diagonal.map { ($0 / Double(count)).squareRoot() }
     }
 
-    /// The standard error of each sample covariance entry under normality,
+    /// Returns the standard error of each sample covariance entry under normality,
     /// √((Σᵢⱼ² + Σᵢᵢ Σⱼⱼ) / (n − 1)), evaluated at `reference` (the true covariance when
     /// it is known, which makes the error itself exact rather than estimated).
     public func covarianceStandardErrors(reference: Matrix? = nil) -> Matrix {
@@ -143,7 +143,7 @@ public struct SampleMoments: Sendable {
         return errors
     }
 
-    /// The Gaussian N(mean, covariance) fitted to the samples.
+    /// Returns the Gaussian N(mean, covariance) fitted to the samples.
     public func fittedNormal() throws -> MultivariateNormal {
         try MultivariateNormal(mean: mean, covariance: covariance)
     }

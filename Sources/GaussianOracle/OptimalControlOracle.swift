@@ -21,24 +21,24 @@
 /// E_ν[ln ℓ_T(X_T)]. These expectations are over the start law ν, not over the
 /// unconditional marginal p_T; the two differ by O(ᾱ_T).
 extension GaussianDiffusionOracle {
-    /// E_{X_T~ν}[ln ℓ_T(X_T)], for an observation E_ν[ln p_T(y | X_T)].
+    /// Returns E_{X_T~ν}[ln ℓ_T(X_T)], for an observation E_ν[ln p_T(y | X_T)].
     public func expectedTerminalLogWeight(start: MultivariateNormal, alphaBarAtHorizon alphaBar: Double) -> Double {
         checkStart(start)
         return logConditionalWeight(alphaBar: alphaBar).mean(under: start)
     }
 
-    /// Var_{X_T~ν}[ln ℓ_T(X_T)]: the floor of the log-variance loss at the optimum.
+    /// Returns Var_{X_T~ν}[ln ℓ_T(X_T)], the floor of the log-variance loss at the optimum.
     public func terminalLogWeightVariance(start: MultivariateNormal, alphaBarAtHorizon alphaBar: Double) -> Double {
         checkStart(start)
         return logConditionalWeight(alphaBar: alphaBar).variance(under: start)
     }
 
-    /// The optimal cost J* = −E_{X_T~ν}[ln ℓ_T(X_T)] of the control problem started from ν.
+    /// Returns the optimal cost J* = −E_{X_T~ν}[ln ℓ_T(X_T)] of the control problem started from ν.
     public func optimalControlCost(start: MultivariateNormal, alphaBarAtHorizon alphaBar: Double) -> Double {
         -expectedTerminalLogWeight(start: start, alphaBarAtHorizon: alphaBar)
     }
 
-    /// The law of H₀ for the reverse SDE with the exact h* started from ν at the horizon.
+    /// Returns the law of H₀ for the reverse SDE with the exact h* started from ν at the horizon.
     ///
     /// Given H_T = x, H₀ has the law p(x₀ | x_T = x, y) ∝ p_{T|0}(x | x₀) π(x₀), so with
     /// π = N(μ_π, P), Σ_π = ᾱ P + (1 − ᾱ) I and K = P Σ_π⁻¹,

@@ -19,17 +19,17 @@ public struct QuadraticFunction: Sendable {
 
     public var dimension: Int { linear.count }
 
-    /// q(x).
+    /// Returns q(x).
     public func callAsFunction(_ x: [Double]) -> Double {
         -0.5 * dot(x, curvature * x) + dot(linear, x) + constant
     }
 
-    /// ∇q(x) = v − U x.
+    /// Returns ∇q(x) = v − U x.
     public func gradient(_ x: [Double]) -> [Double] {
         subtract(linear, curvature * x)
     }
 
-    /// q(M x + c) as a function of x, with M of shape d × n.
+    /// Returns q(M x + c) as a function of x, with M of shape d × n.
     public func composed(withAffineMap map: Matrix, offset: [Double]) -> QuadraticFunction {
         precondition(map.rows == dimension && offset.count == dimension, "QuadraticFunction.composed: map \(map.rows) × \(map.columns) and offset of length \(offset.count) do not map into ℝ^\(dimension)")
         let gradientAtOffset = gradient(offset)
@@ -39,12 +39,12 @@ public struct QuadraticFunction: Sendable {
             constant: self(offset))
     }
 
-    /// E[q(X)] for X ~ N(μ, Σ): q(μ) − ½ tr(U Σ).
+    /// Returns E[q(X)] for X ~ N(μ, Σ): q(μ) − ½ tr(U Σ).
     public func mean(under law: MultivariateNormal) -> Double {
         self(law.mean) - 0.5 * (curvature * law.covariance).trace
     }
 
-    /// Var[q(X)] for X ~ N(μ, Σ): with X = μ + z and g = ∇q(μ) = v − U μ,
+    /// Returns Var[q(X)] for X ~ N(μ, Σ): with X = μ + z and g = ∇q(μ) = v − U μ,
     /// q(X) − q(μ) = gᵀ z − ½ zᵀ U z, whose two terms are uncorrelated (odd and even in z),
     /// so Var = gᵀ Σ g + ½ tr((U Σ)²).
     public func variance(under law: MultivariateNormal) -> Double {

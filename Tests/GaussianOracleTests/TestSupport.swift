@@ -74,52 +74,6 @@ func conditionJointGaussian(
     return (conditionalMean, conditionalCovariance)
 }
 
-/// The outputs of one simulation of the conditional reverse SDE with the exact h*.
-struct ConditionalPaths {
-    /// X_T, `[n, d]`.
-    let start: Tensor<Double>
-    /// X₀, `[n, d]`.
-    let terminal: Tensor<Double>
-    /// log dQ*/dP^ν along each path (the Girsanov sum, same start law), `[n, 1]`.
-    let logRatio: Tensor<Double>
-    /// The Itô sum Σ σ h*(tₙ, xₙ) · ΔWₙ of the reverse-time noise, a martingale with mean
-    /// zero, `[n, 1]`.
-    let martingale: Tensor<Double>
-    /// ½ ∫ σ² ‖h*‖² dt along each path (trapezoidal rule), `[n, 1]`.
-    let controlEnergy: Tensor<Double>
-}
-
-/// Simulates the conditional reverse VP SDE dX = [f − σ² (∇ ln p_t + h*)] dt + σ dW̄ of
-/// `oracle` by Euler–Maruyama from `startLaw` at T down to 0, accumulating the Girsanov
-/// log-ratio and the control energy with SDECore's path-measure utilities.
-func simulateConditionalPaths(
-    oracle: GaussianDiffusionOracle, sde: VPSDE<Double>, startLaw: MultivariateNormal,
-    count: Int, steps: Int, seed: UInt64
-) throws -> ConditionalPaths {
-    var generator = PhiloxRandom(seed: seed, stream: 1)
-    let start = startLaw.sample(count: count, using: &generator, as: Double.self)
-    let reverse = ReverseTimeSDE(forward: sde, score: oracle.conditionalScoreFunction(sde: sde))
-    let control = oracle.reverseControlFunction(sde: sde)
-    let accumulator = LogRadonNikodymAccumulator<Double>(control: control, samplingControl: control)
-    // Under P (no sampling control) each term is −u·ΔW − ½‖u‖²|Δt| instead of
-    // −u·ΔW + ½‖u‖²|Δt|, so the half-sum of the two accumulators is the Itô sum −Σ u·ΔW.
-    let referenceAccumulator = LogRadonNikodymAccumulator<Double>(control: control)
-    let grid = TimeGrid(from: sde.horizon, to: 0, steps: steps)
-    let brownian = GridBrownianPath<Double>(grid: grid, shape: [count, oracle.dimension], seed: seed)
-    let solution = try solve(
-        reverse, x0: Variable(start), grid: grid, brownian: brownian,
-        gradient: .detached, runningCost: controlEnergy(control: control),
-        onStep: { step in
-            accumulator.observe(step)
-            referenceAccumulator.observe(step)
-        })
-    let logRatio = accumulator.value!.value
-    return ConditionalPaths(
-        start: start, terminal: solution.terminal.value, logRatio: logRatio,
-        martingale: (logRatio + referenceAccumulator.value!.value) * 0.5,
-        controlEnergy: solution.runningCost!.value)
-}
-
 /// ln ℓ(xᵢ) for each row of x under a quadratic log-weight, `[n]`.
 func evaluateRows(_ function: QuadraticFunction, _ x: Tensor<Double>) -> [Double] {
     (0..<x.shape[0]).map { row in function(x.slice(alongAxis: 0, row..<(row + 1)).scalars) }
