@@ -23,9 +23,10 @@ extension PriorTrainer {
     public static let lossFileName = "loss.csv"
 
     /// Writes the checkpoint atomically, after checking that every parameter and average is finite.
+    /// `extraMetadata` adds entries such as the data used; the keys above take precedence.
     ///
     /// - Throws: `PriorTrainingError.nonFiniteParameter`, leaving an existing file untouched.
-    public func writeCheckpoint(to url: URL) throws {
+    public func writeCheckpoint(to url: URL, extraMetadata: [String: String] = [:]) throws {
         precondition(step > 0, "PriorTrainer.writeCheckpoint: no step has been taken, so Adam has no moments to save")
         try checkParametersAreFinite()
 
@@ -40,13 +41,13 @@ extension PriorTrainer {
         }
         let configurationJSON = try JSONEncoder.sorted.encode(configuration)
         let stepCountsJSON = try JSONEncoder.sorted.encode(state.stepCounts)
-        let metadata = [
+        let metadata = extraMetadata.merging([
             "format": Self.checkpointFormat,
             "step": String(step),
             "configuration": String(decoding: configurationJSON, as: UTF8.self),
             "adam.stepCounts": String(decoding: stepCountsJSON, as: UTF8.self),
             "rng": "Philox-4x32-10, seed \(configuration.seed); step s (0-based) draws from stream split(1).split(s); next s = \(step)",
-        ]
+        ]) { _, own in own }
         try SafeTensorsFile.write(tensors, metadata: metadata, to: url)
     }
 
@@ -54,6 +55,11 @@ extension PriorTrainer {
     public static func checkpointContents(at url: URL) throws -> (configuration: PriorTrainingConfiguration, step: Int) {
         let file = try SafeTensorsFile(contentsOf: url)
         return try checkpointContents(of: file)
+    }
+
+    /// Reads a checkpoint's metadata, such as the `data` entry that `train` copies from its `priorMetadata`.
+    public static func checkpointMetadata(at url: URL) throws -> [String: String] {
+        try SafeTensorsFile(contentsOf: url).metadata
     }
 
     private static func checkpointContents(of file: SafeTensorsFile) throws -> (configuration: PriorTrainingConfiguration, step: Int) {
@@ -183,9 +189,10 @@ extension PriorTrainer {
         }
     }
 
-    /// Writes the checkpoint, the prior file and the losses into `folder`.
+    /// Writes the checkpoint, the prior file and the losses into `folder`; `priorMetadata`
+    /// goes into the metadata of the first two.
     public func writeFiles(to folder: URL, priorMetadata: [String: String] = [:]) throws {
-        try writeCheckpoint(to: folder.appendingPathComponent(Self.checkpointFileName))
+        try writeCheckpoint(to: folder.appendingPathComponent(Self.checkpointFileName), extraMetadata: priorMetadata)
 
         var metadata = priorMetadata
         metadata["step"] = String(step)
@@ -206,5 +213,33 @@ extension JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return encoder
+    }
+}
+
+extension PriorTrainer {
+    /// The parameters of a checkpoint that `predictor(fromCheckpoint:weights:)` reads.
+    public enum CheckpointWeights: String, Sendable {
+        /// The moving average `average.*`, what `train` writes as the prior file.
+        case average
+        /// The optimiser's current parameters `model.*`.
+        case trained
+    }
+
+    /// Reads one set of a checkpoint's parameters as a noise predictor, without the training data.
+    public static func predictor(fromCheckpoint url: URL, weights: CheckpointWeights) throws -> UNetNoisePredictor<Float> {
+        let file = try SafeTensorsFile(contentsOf: url)
+        let (configuration, _) = try checkpointContents(of: file)
+        var generator = PhiloxRandom(seed: 0)
+        let network = UNet<Float>(configuration: configuration.architecture.unetConfiguration, using: &generator)
+        let prefix = weights == .average ? "average." : "model."
+        var values: [String: Tensor<Float>] = [:]
+        for (name, parameter) in network.namedParameters {
+            guard file.tensorInfo[prefix + name] != nil else {
+                throw PriorTrainingError.incompatibleCheckpoint(path: url.path, reason: "tensor '\(prefix + name)' is missing")
+            }
+            values[name] = try file.tensor(prefix + name, as: Float.self, shape: parameter.value.shape)
+        }
+        network.loadParameterValues(values)
+        return UNetNoisePredictor(network: network, architecture: configuration.architecture)
     }
 }

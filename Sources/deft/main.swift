@@ -12,6 +12,9 @@ let subcommands: [Subcommand] = [
     Subcommand(name: "gaussian", summary: "closed-form posterior, score and h-transform of a Gaussian problem; DEFT on it", run: GaussianCommand.run),
     Subcommand(name: "train-prior", summary: "train the Fashion-MNIST image prior (a DDPM U-Net)", run: TrainPriorCommand.run),
     Subcommand(name: "train-classifier", summary: "train the Fashion-MNIST classifier that scores reconstructions", run: TrainClassifierCommand.run),
+    Subcommand(name: "sample", summary: "draw images from a trained prior with DDPM, DDIM, the reverse SDE or the ODE", run: SampleCommand.run),
+    Subcommand(name: "export-prior", summary: "write a prior file from a training checkpoint and compare its weights", run: ExportPriorCommand.run),
+    Subcommand(name: "imaging-notebook", summary: "make the figures and numbers of notebooks-md/imaging.md", run: ImagingNotebookCommand.run),
 ]
 
 func printUsage() {
