@@ -68,6 +68,20 @@ public struct DEFTModel<Predictor: NoisePredictor, Schedule: NoiseLevelSchedule>
         return withoutRecording { network(inputs).value }
     }
 
+    /// Returns the conditional Tweedie estimate
+    /// x̂₀(x_t, y) = x̂₀(x_t) − (√(1 − ᾱ_t)/√ᾱ_t) h^φ_t(x_t, y) ≈ E[X₀ | X_t = x_t, y], `[N, d]`.
+    ///
+    /// It is Tweedie's formula for the conditional ε-model ε_θ + h^φ, so the learned
+    /// h-transform acts as a correction of the unconditional denoised estimate.
+    public func conditionalTweedie(state x: Tensor<Scalar>, time t: Tensor<Scalar>, conditioning: ObservationBatch<Scalar>) -> Tensor<Scalar> {
+        let (inputs, _) = networkInputs(state: x, time: t, conditioning: conditioning)
+        let correction = withoutRecording { network(inputs).value }
+        let factors = Tensor<Scalar>(
+            shape: [x.shape[0], 1],
+            scalars: inputs.alphaBar.scalars.map { Scalar((1 - Double($0)).squareRoot() / Double($0).squareRoot()) })
+        return inputs.tweedie - correction * factors
+    }
+
     /// Returns the DEFT score-matching loss in its DDPM form (denoising score matching with the
     /// posterior as data, amortised over observations):
     ///

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The answers of `deft gaussian` for one problem file, encoded as JSON with snake-case
+/// The results of `deft gaussian` for one problem file, encoded as JSON with snake-case
 /// keys in sorted order: `posterior_mean`, `posterior_covariance`, `log_evidence`,
 /// `queries`, and with `--method dsm` also `sample_mean`, `sample_covariance`,
 /// `w2_to_posterior` and `h_relative_error`.
@@ -33,7 +33,7 @@ public struct GaussianProblemReport: Codable, Equatable {
     /// The relative L2 error of h^φ against −√(1 − ᾱ) h* over times and (x₀, y) ~ p(x₀, y).
     public var hRelativeError: Double?
 
-    /// Computes the exact answers for `problem` at the given queries (see
+    /// Computes the exact results for `problem` at the given queries (see
     /// `GaussianProblem.parseQuery`).
     public init(exact problem: GaussianProblem, queries: [(t: Double, alphaBar: Double, x: [Double])]) {
         let oracle = problem.oracle
@@ -49,7 +49,7 @@ public struct GaussianProblemReport: Codable, Equatable {
         method = "exact"
     }
 
-    /// The report as pretty-printed JSON with sorted keys.
+    /// Returns the report as pretty-printed JSON with sorted keys.
     public func jsonData() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -1,7 +1,7 @@
 import SDECore
 import Tensors
 
-/// A Brownian path known only at the points of a fixed time grid: the increment over
+/// A Brownian path known only at the points of a fixed time grid. The increment over
 /// each grid interval [τᵢ, τᵢ₊₁] is √(τᵢ₊₁ − τᵢ) zᵢ with zᵢ ~ N(0, I) drawn from Philox stream
 /// i of `seed`, and queries must start and end on grid points.
 ///

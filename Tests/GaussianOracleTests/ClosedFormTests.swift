@@ -15,7 +15,7 @@ final class ClosedFormTests: XCTestCase {
     let dimensions = [1, 2, 8]
     let noiseLevels = [1.0, 0.9, 0.5, 0.1, 1e-3, 0.0]
 
-    /// The joint law of (X₀, X_t, Y) for level ᾱ, coordinates in that order.
+    /// Returns the joint law of (X₀, X_t, Y) for level ᾱ, coordinates in that order.
     func jointLaw(_ problem: GaussianTestProblem, alphaBar: Double) -> (mean: [Double], covariance: Matrix) {
         let (s, m, a) = (problem.prior.covariance, problem.prior.mean, problem.operatorMatrix)
         let (d, k) = (problem.dimension, a.rows)
@@ -339,13 +339,13 @@ extension PhiloxRandom {
     }
 }
 
-/// Standard normal test entries of the given shape from stream `stream`.
+/// Returns standard normal test entries of the given shape from stream `stream`.
 func normalTensor(_ shape: [Int], stream: Int) -> Tensor<Double> {
     var generator = PhiloxRandom.testGenerator(stream)
     return Tensor<Double>.normal(shape: shape, using: &generator)
 }
 
-/// A standard normal test vector of length d from stream `stream`.
+/// Returns a standard normal test vector of length d from stream `stream`.
 func normalVector(_ d: Int, stream: Int) -> [Double] {
     normalTensor([d], stream: stream).scalars
 }

@@ -9,10 +9,10 @@ import XCTest
 /// optimal control cost J* from a fixed start law (d).
 ///
 /// Paths use Euler–Maruyama on grids of 2^k steps with `GridBrownianPath`. Every
-/// tolerance is a multiple of a standard error computed from the samples themselves
-/// (4 to 4.5 standard errors: with at most about 150 compared quantities the chance that
-/// a correct implementation fails one is below 1 %, and the seeds are fixed), plus an
-/// explicit allowance for the time discretisation where one is stated.
+/// tolerance is 4 to 4.5 standard errors computed from the samples themselves, plus an
+/// explicit allowance for the time discretisation where one is stated. With at most
+/// about 150 compared quantities, the chance that a correct implementation fails one is
+/// below 1 %, and the seeds are fixed.
 final class ReverseSDETests: XCTestCase {
     /// β(t) linear from 0.1 to 20 on [0, 1]: ᾱ(1) ≈ 4.3e-5.
     let sde = VPSDE<Double>(schedule: .linear(betaMin: 0.1, betaMax: 20), horizon: 1)
@@ -224,7 +224,7 @@ func leastSquaresSlope(x: [Double], y: [Double]) -> Double {
 }
 
 /// Returns the unbiased sample variance of `values` and its standard error
-/// √((m₄ − s⁴)/n), with m₄ the fourth central moment, which holds without normality.
+/// √((m₄ − s⁴)/n), with m₄ the fourth central moment, which is valid without normality.
 func varianceAndStandardError(_ values: [Double]) -> (value: Double, standardError: Double) {
     let n = Double(values.count)
     let mean = values.reduce(0, +) / n

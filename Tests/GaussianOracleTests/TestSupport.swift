@@ -34,13 +34,13 @@ struct GaussianTestProblem {
     }
 }
 
-/// The largest absolute entry of x − y.
+/// Returns the largest absolute entry of x − y.
 func maximumDifference(_ x: [Double], _ y: [Double]) -> Double {
     precondition(x.count == y.count, "maximumDifference: lengths \(x.count) and \(y.count) differ")
     return zip(x, y).reduce(0) { Swift.max($0, Swift.abs($1.0 - $1.1)) }
 }
 
-/// The largest absolute entry of x − y.
+/// Returns the largest absolute entry of x − y.
 func maximumDifference(_ x: Matrix, _ y: Matrix) -> Double {
     (x - y).maximumAbsoluteEntry
 }
@@ -79,7 +79,7 @@ func evaluateRows(_ function: QuadraticFunction, _ x: Tensor<Double>) -> [Double
     (0..<x.shape[0]).map { row in function(x.slice(alongAxis: 0, row..<(row + 1)).scalars) }
 }
 
-/// The sample mean and the standard error of the mean of `values`.
+/// Returns the sample mean and the standard error of the mean of `values`.
 func meanAndStandardError(_ values: [Double]) -> (mean: Double, standardError: Double) {
     let n = Double(values.count)
     let mean = values.reduce(0, +) / n
