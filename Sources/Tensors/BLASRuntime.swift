@@ -56,9 +56,12 @@ public enum BLASRuntime {
               let initialize = dlsym(handle, "gotoblas_dynamic_init")
         else { return false }
         typealias Hook = @convention(c) () -> Void
+        // OpenBLAS reads the core type from the environment; it is removed again so that
+        // child processes and later checks see the user's environment unchanged.
         setenv("OPENBLAS_CORETYPE", deft_cpu_supports_avx512() != 0 ? "SkylakeX" : "Haswell", 1)
         unsafeBitCast(quit, to: Hook.self)()
         unsafeBitCast(initialize, to: Hook.self)()
+        unsetenv("OPENBLAS_CORETYPE")
         return true
     }
 }
