@@ -57,17 +57,47 @@ final class ScoreMatchingTests: XCTestCase {
         XCTAssertLessThan(result.maxRelativeError, 1e-6, "\(result)")
     }
 
+    func testScoreMatchingRecoversHTransformInOneDimension() throws {
+        // A 2 × 1 operator, so each observation is two noisy views of the one coordinate.
+        // The posterior's standard deviation is 0.16 and the sampling-noise scale
+        // √(tr P / n) 0.0025. The allowance of 0.005 is 3 % of that standard deviation.
+        try checkScoreMatchingRecoversHTransform(dimension: 1, steps: 3000, samplesAllowance: 0.005)
+    }
+
     func testScoreMatchingRecoversHTransform() throws {
-        // (b): amortised over y ~ p(y), d = 2 with a 1 × 2 operator and σ_y = 0.5, in Float.
-        let problem = GaussianTestProblem(dimension: 2)
+        // A 1 × 2 operator. Sampling noise alone gives W2 ≈ √(tr P / n) ≈ 0.01 here. The
+        // allowance of 0.02 for the learned correction is 4 % of the posterior's standard
+        // deviations (about 0.5).
+        try checkScoreMatchingRecoversHTransform(dimension: 2, steps: 4000, samplesAllowance: 0.02)
+    }
+
+    func testScoreMatchingRecoversHTransformInEightDimensions() throws {
+        // A 3 × 8 operator. The posterior's standard deviations lie between 0.64 and 1.3 and
+        // the sampling-noise scale √(tr P / n) is 0.04. The allowance of 0.03 is 4 % of the
+        // smallest standard deviation. At 4000 steps the error of h^φ was 3.9 %, too close to
+        // the 5 % bound, so this dimension trains for 6000.
+        try checkScoreMatchingRecoversHTransform(dimension: 8, steps: 6000, samplesAllowance: 0.03)
+    }
+
+    /// Check (b), amortised over y ~ p(y), in Float on `GaussianTestProblem(dimension:)`
+    /// with σ_y = 0.5: DEFT score matching on paired draws (x₀, y) recovers h* to a
+    /// relative L2 error below 5 %, the learned conditional Tweedie estimate is at least
+    /// ten times closer to E[X₀ | x_t, y] than the unconditional one (check (e)), and
+    /// reverse-SDE samples with ε_θ + h^φ are within `samplesAllowance` in W2 of the same
+    /// sampler with the exact h* on the same noise.
+    func checkScoreMatchingRecoversHTransform(
+        dimension d: Int, steps: Int, samplesAllowance: Double, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let problem = GaussianTestProblem(dimension: d)
+        let k = problem.operatorMatrix.rows
         let continuous = VPSDE<Float>(schedule: .linear(betaMin: 0.1, betaMax: 20), horizon: 1)
         let prior = GaussianNoisePredictor<Float>(prior: problem.prior, sde: continuous)
         let observationModel = LinearGaussianObservation<Float>(
             operator: problem.operatorMatrix, noiseStandardDeviation: problem.noiseStd)
         var generator = PhiloxRandom(seed: 1)
-        let network = HTransformNetwork<Float>(dimension: 2, timeScale: 1000, using: &generator)
+        let network = HTransformNetwork<Float>(dimension: d, timeScale: 1000, using: &generator)
         let model = DEFTModel(prior: prior, schedule: continuous, network: network)
-        let trainer = DEFTTrainer(model: model, configuration: DEFTTrainingConfiguration(steps: 4000, batchSize: 256))
+        let trainer = DEFTTrainer(model: model, configuration: DEFTTrainingConfiguration(steps: steps, batchSize: 256))
         func pairedBatch(_ generator: inout PhiloxRandom, _ count: Int) -> DEFTTrainingBatch<Float> {
             let x0 = problem.prior.sample(count: count, using: &generator, as: Float.self)
             let y = observationModel.sample(given: x0, using: &generator)
@@ -90,18 +120,19 @@ final class ScoreMatchingTests: XCTestCase {
                 let exact = observationModel.amortizedHTransform(alphaBar: alphaBar, oracle: problem.oracle)
                 return exact(state, batch.conditioning.observation) * Float(-(1 - alphaBar).squareRoot())
             }, using: &evaluation)
-        print("DEFT score matching, d = 2: relative L2 error of h^φ \(error) after \(trainingSeconds) s of training")
-        XCTAssertLessThan(error, 0.05)
+        print("DEFT score matching, d = \(d): relative L2 error of h^φ \(error) after \(steps) steps, \(trainingSeconds) s of training")
+        XCTAssertLessThan(error, 0.05, "d = \(d)", file: file, line: line)
 
         // (e) with the learned correction: the conditional Tweedie estimate against the
         // exact E[X₀ | x_t, y], at states x_t ~ p_t(· | y) of the test observation. The
         // unconditional estimate ignores y, so its error is the size of the correction; a
         // correction learned to a few per cent must cut it at least tenfold.
+        let testObservation = problem.observation.map { Float($0) }
         for t in [0.1, 0.3, 0.5] {
             let alphaBar = sde.alphaBar(t)
             var draws = PhiloxRandom(seed: 21)
             let states = problem.oracle.diffusedTarget(alphaBar: alphaBar).sample(count: 1000, using: &draws, as: Float.self)
-            let observations = Tensor<Float>(shape: [1000, 1], scalars: Array(repeating: Float(problem.observation[0]), count: 1000))
+            let observations = Tensor<Float>(shape: [1000, k], scalars: Array(repeating: testObservation, count: 1000).flatMap { $0 })
             let conditioning = ObservationBatch(observation: observations, likelihood: observationModel)
             let times = Tensor<Float>(shape: [1000], repeating: Float(t))
             let learned = model.conditionalTweedie(state: states, time: times, conditioning: conditioning)
@@ -109,34 +140,32 @@ final class ScoreMatchingTests: XCTestCase {
             let exact = problem.oracle.conditionalTweedieMap(alphaBar: alphaBar)(states)
             let learnedError = Double(((learned - exact) * (learned - exact)).sum())
             let unconditionalError = Double(((unconditional - exact) * (unconditional - exact)).sum())
-            print("t = \(t): RMS error of the conditional Tweedie estimate \((learnedError / 1000).squareRoot()), of the unconditional one \((unconditionalError / 1000).squareRoot())")
-            XCTAssertLessThan(learnedError, unconditionalError / 100, "t = \(t)")
+            print("d = \(d), t = \(t): RMS error of the conditional Tweedie estimate \((learnedError / 1000).squareRoot()), of the unconditional one \((unconditionalError / 1000).squareRoot())")
+            XCTAssertLessThan(learnedError, unconditionalError / 100, "d = \(d), t = \(t)", file: file, line: line)
         }
 
         // Conditional samples for the test observation, by the reverse SDE from N(0, I) with
         // ε_θ + h^φ, against the same sampler with the exact h* on the same noise.
         let count = 4000
         var sampling = PhiloxRandom(seed: 7)
-        let initial = Tensor<Float>.normal(shape: [count, 2], using: &sampling)
-        let observations = Tensor<Float>(
-            shape: [count, 1], scalars: Array(repeating: Float(problem.observation[0]), count: count))
+        let initial = Tensor<Float>.normal(shape: [count, d], using: &sampling)
+        let observations = Tensor<Float>(shape: [count, k], scalars: Array(repeating: testObservation, count: count).flatMap { $0 })
         let conditioned = ConditionedNoisePredictor(
             model: model, conditioning: ObservationBatch(observation: observations, likelihood: observationModel))
         let grid = TimeGrid(from: 1, to: 0, steps: 256)
-        let brownian = GridBrownianPath<Float>(grid: grid, shape: [count, 2], seed: 8)
+        let brownian = GridBrownianPath<Float>(grid: grid, shape: [count, d], seed: 8)
         let learnedSamples = try sampleReverseSDE(
             predictor: conditioned, sde: continuous, initial: initial, grid: grid, brownian: brownian)
         let exactReverse = ReverseTimeSDE(forward: continuous, score: problem.oracle.conditionalScoreFunction(sde: continuous))
         let exactSamples = try solve(
             exactReverse, x0: Variable(initial), grid: grid, brownian: brownian, gradient: .detached).terminal.value
 
+        // With shared noise the two samplers differ only through h^φ − h*.
         let posterior = problem.oracle.target
         let learnedDistance = try SampleMoments(learnedSamples).fittedNormal().wassersteinDistance(to: posterior)
         let exactDistance = try SampleMoments(exactSamples).fittedNormal().wassersteinDistance(to: posterior)
-        print("W2 to the posterior of the fitted Gaussian: DEFT samples \(learnedDistance), exact-h* samples \(exactDistance)")
-        // With shared noise the two samplers differ only through h^φ − h*. Sampling noise
-        // alone gives W2 ≈ √(tr P / n) ≈ 0.01 here. The allowance of 0.02 for the learned
-        // correction is 4 % of the posterior's standard deviations (about 0.5).
-        XCTAssertLessThan(learnedDistance, exactDistance + 0.02)
+        let noiseScale = (posterior.covariance.trace / Double(count)).squareRoot()
+        print("d = \(d): W2 to the posterior of the fitted Gaussian: DEFT samples \(learnedDistance), exact-h* samples \(exactDistance), sampling-noise scale √(tr P / n) \(noiseScale), posterior standard deviations \(posterior.covariance.diagonal.map { $0.squareRoot() })")
+        XCTAssertLessThan(learnedDistance, exactDistance + samplesAllowance, "d = \(d)", file: file, line: line)
     }
 }
