@@ -21,7 +21,7 @@ struct GaussianControlFixture {
     var dimension: Int { prior.dimension }
 
     /// d = 2 gets k = 2 rows, d = 8 gets k = 3.
-    init(dimension d: Int, steps: Int, seed: UInt64 = 11, noiseStd: Double = 0.5) {
+    init(dimension d: Int, steps: Int, seed: UInt64 = 11, noiseStd: Double = 0.5, gridPower: Double = 2) {
         var generator = PhiloxRandom(seed: seed)
         let k = d <= 2 ? d : 3
 
@@ -30,14 +30,15 @@ struct GaussianControlFixture {
         let s = l * l.transposed * (1 / Double(d)) + Matrix(identity: d) * 0.3
         let m = (Tensor<Double>.normal(shape: [d], using: &generator) * 0.5).scalars
         prior = try! MultivariateNormal(mean: m, covariance: s)
-        let a = Matrix(Tensor<Double>.normal(shape: [k, d], using: &generator))
+        // Entries N(0, 1/d), so ‖A x‖ is of the order of ‖x‖ whatever d.
+        let a = Matrix(Tensor<Double>.normal(shape: [k, d], using: &generator)) * (1 / Double(d).squareRoot())
         observationModel = LinearGaussianObservation(operator: a, noiseStandardDeviation: noiseStd)
         let x0 = prior.sample(count: 1, using: &generator, as: Double.self)
         observation = observationModel.sample(given: x0, using: &generator).scalars
         oracle = GaussianDiffusionOracle(prior: prior, tilt: observationModel.tilt(observation: observation))
 
         sde = VPSDE<Double>()
-        grid = TimeGrid(points: (0...steps).map { n in Foundation.pow(1 - Double(n) / Double(steps), 2) })
+        grid = TimeGrid(points: (0...steps).map { n in Foundation.pow(1 - Double(n) / Double(steps), gridPower) })
         let cache = ScoreMapCache(oracle: oracle, sde: sde)
         scoreCache = cache
         problem = ControlProblem(
