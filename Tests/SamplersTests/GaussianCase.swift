@@ -36,13 +36,13 @@ struct GaussianCase {
         rotation.transposed * mean
     }
 
-    /// The ε-model coefficients (p, q) of coordinate i at noise level ᾱ.
+    /// Returns the ε-model coefficients (p, q) of coordinate i at noise level ᾱ.
     static func epsilonCoefficients(_ i: Int, alphaBar: Double) -> (p: Double, q: Double) {
         let p = (1 - alphaBar).squareRoot() / (alphaBar * eigenvalues[i] + 1 - alphaBar)
         return (p, -p * alphaBar.squareRoot() * rotatedMean[i])
     }
 
-    /// The law N(R μ̃, R diag(ṽ) Rᵀ) of x from the means μ̃ and variances ṽ of the rotated coordinates.
+    /// Returns the law N(R μ̃, R diag(ṽ) Rᵀ) of x from the means μ̃ and variances ṽ of the rotated coordinates.
     static func law(rotatedMeans: [Double], rotatedVariances: [Double]) -> (mean: [Double], covariance: Matrix) {
         (rotation * rotatedMeans, rotation * Matrix(diagonal: rotatedVariances) * rotation.transposed)
     }
@@ -84,8 +84,8 @@ final class CountingPredictor<Base: NoisePredictor>: NoisePredictor {
 /// Asserts that samples `[n, 3]` have mean and covariance within 4 standard errors of
 /// `law`, plus `allowance` (for a law that is only approximately the samples' own).
 ///
-/// Four standard errors make a false failure of any one of the 9 checks about 6e-5 likely;
-/// the seeds are fixed, so a pass is reproducible.
+/// Four standard errors make a false failure of any one of the 9 checks about 6e-5 likely.
+/// The seeds are fixed, so a pass is reproducible.
 func assertMoments(
     _ samples: Tensor<Double>, match law: (mean: [Double], covariance: Matrix), allowance: Double = 0,
     _ label: String, file: StaticString = #filePath, line: UInt = #line

@@ -20,7 +20,7 @@ final class GaussianSamplingTests: XCTestCase {
         GaussianNoisePredictor(prior: GaussianCase.prior, schedule: schedule)
     }
 
-    /// The exact predictor for `ContinuousDDPM`, whose model time is the fractional step k = tN − 1.
+    /// Returns the exact predictor for `ContinuousDDPM`, whose model time is the fractional step k = tN − 1.
     private func continuousPredictor(_ process: ContinuousDDPM) -> GaussianNoisePredictor<Double> {
         let n = Double(process.schedule.count)
         return GaussianNoisePredictor(prior: GaussianCase.prior, alphaBar: { k in process.alphaBar((k + 1) / n) })
@@ -32,7 +32,7 @@ final class GaussianSamplingTests: XCTestCase {
         return try sampler.sample(predictor, from: initial, using: &generator)
     }
 
-    /// The law N(c, A Aᵀ) of a deterministic sampler's output for N(0, I) input, from its
+    /// Returns the law N(c, A Aᵀ) of a deterministic sampler's output for N(0, I) input, from its
     /// outputs at 0 and at the basis vectors: the sampler is the affine map x ↦ A x + c.
     private func affineLaw(_ sampler: some Sampler, _ predictor: some NoisePredictor<Double>) throws -> (mean: [Double], covariance: Matrix) {
         let probes = Tensor<Double>(shape: [4, 3], scalars: [0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1])
