@@ -114,9 +114,9 @@ enum ImagingNotebookCommand {
                 name: "CT, 16 angles, σ_y = 0.1", file: "ct.png", model: radon,
                 reconstruct: { radon.pseudoInverse($0) }, baseline: "30 CGLS iterations on AᵀA x = Aᵀy"),
             OperatorCase(
-                name: "phase retrieval, 2× oversampled |F x|, σ_y = 0.05", file: "phase-retrieval.png", model: phase,
-                reconstruct: nil, baseline: "none (no linear inverse)",
-                showObservation: { log(1 + $0.applying(.abs)) }),
+                name: "phase retrieval, magnitudes of the 2× oversampled DFT, σ_y = 0.05", file: "phase-retrieval.png",
+                model: phase, reconstruct: nil, baseline: "none (no linear inverse)",
+                showObservation: { centredSpectrum(log($0.applying(.abs) + 0.05)) }),
             OperatorCase(
                 name: "HDR, y = clip(2x, −1, 1), σ_y = 0.05", file: "hdr.png", model: hdr,
                 reconstruct: { $0 * 0.5 }, baseline: "y / 2 (exact where not saturated)"),
@@ -184,6 +184,16 @@ enum ImagingNotebookCommand {
             result = Tensor.concatenate([result, Tensor(shape: [result.shape[0], 1, size, size - result.shape[3]], repeating: -1)], alongAxis: 3)
         }
         return result
+    }
+
+    /// Returns the planes rolled by half their height and width, which moves the DFT's zero
+    /// frequency from the corner to the centre.
+    static func centredSpectrum(_ planes: Tensor<Float>) -> Tensor<Float> {
+        let (height, width) = (planes.shape[2], planes.shape[3])
+        let rows = Tensor.concatenate(
+            [planes.slice(alongAxis: 2, (height / 2)..<height), planes.slice(alongAxis: 2, 0..<(height / 2))], alongAxis: 2)
+        return Tensor.concatenate(
+            [rows.slice(alongAxis: 3, (width / 2)..<width), rows.slice(alongAxis: 3, 0..<(width / 2))], alongAxis: 3)
     }
 
     /// Maps each image linearly so that its minimum is −1 and its maximum 1, for showing observations of any scale.
