@@ -26,8 +26,10 @@ func printUsage() {
         commands:
 
         """
+    // padding(toLength:) truncates, so the column is as wide as the longest name plus two.
+    let width = subcommands.map(\.name.count).max()! + 2
     for command in subcommands {
-        text += "  \(command.name.padding(toLength: 12, withPad: " ", startingAt: 0))\(command.summary)\n"
+        text += "  \(command.name.padding(toLength: width, withPad: " ", startingAt: 0))\(command.summary)\n"
     }
     text += "\nRun 'deft <command> --help' for the options of a command.\n"
     print(text, terminator: "")
