@@ -13,7 +13,12 @@ import Tensors
 //      gradients, in Float: the median wall time over several runs, with and without the
 //      Brownian tree (the second draws each increment directly).
 //
-// usage: benchmark-sde [--memory-only | --speed-only] [--runs N]
+// (iii) with --peers PYTHON (default .peers/venv/bin/python when it exists), the same
+//      workload in JAX (jit), torchsde and a plain PyTorch loop, run by
+//      benchmarks/peers/sde_peers.py in alternation with (ii), so that both see the same
+//      machine load; ratios are peer median over Swift median.
+//
+// usage: benchmark-sde [--memory-only | --speed-only] [--runs N] [--rounds N] [--peers PYTHON | --no-peers]
 //        benchmark-sde --memory-child METHOD STEPS   (internal: one memory configuration)
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -115,7 +120,8 @@ func runMemoryBenchmark() throws {
 
 // MARK: (ii) speed of Euler–Maruyama without gradients
 
-func runSpeedBenchmark(runs: Int) throws {
+/// Times (ii) and returns the medians of `solve` with the Brownian tree and with a grid path.
+func runSpeedBenchmark(runs: Int) throws -> (tree: Double, grid: Double) {
     var generator = PhiloxRandom(seed: 3)
     let model = MLP<Float>(sizes: [2, 64, 64, 2], activation: .tanh, using: &generator)
     let sde = neuralSDE(model: model, sigma: 0.5)
@@ -123,6 +129,7 @@ func runSpeedBenchmark(runs: Int) throws {
     let x0 = Variable(Tensor<Float>.normal(shape: [batch, 2], using: &generator))
 
     var withTree: [Double] = []
+    var withGrid: [Double] = []
     var withTreeCPU: [Double] = []
     var treeOnly: [Double] = []
     var direct: [Double] = []
@@ -134,6 +141,10 @@ func runSpeedBenchmark(runs: Int) throws {
             _ = try solve(sde, x0: x0, from: 0, to: 1, steps: steps, brownian: brownian, gradient: .detached)
         }
         let solveCPU = processCPUSeconds() - cpuStart
+        let gridPath = GridBrownianPath<Float>(grid: TimeGrid(from: 0, to: 1, steps: steps), shape: [batch, 2], seed: UInt64(run))
+        let gridTime = try seconds {
+            _ = try solve(sde, x0: x0, from: 0, to: 1, steps: steps, brownian: gridPath, gradient: .detached)
+        }
         let queryTree = VirtualBrownianTree<Float>(
             from: 0, to: 1, shape: [batch, 2], seed: UInt64(run) + 100, tolerance: 0.5 / Double(steps))
         let grid = TimeGrid(from: 0, to: 1, steps: steps).points
@@ -155,6 +166,7 @@ func runSpeedBenchmark(runs: Int) throws {
         }
         if run > 0 {  // The first run warms up caches and the thread pool.
             withTree.append(solveTime)
+            withGrid.append(gridTime)
             withTreeCPU.append(solveCPU)
             treeOnly.append(queryTime)
             direct.append(directTime)
@@ -165,7 +177,46 @@ func runSpeedBenchmark(runs: Int) throws {
         format: "solve() with a virtual Brownian tree:      %7.1f ms (process CPU time %.1f ms)", median(withTree) * 1000,
         median(withTreeCPU) * 1000))
     print(String(format: "  of which Brownian tree queries alone:    %7.1f ms", median(treeOnly) * 1000))
+    print(String(format: "solve() with a GridBrownianPath:           %7.1f ms", median(withGrid) * 1000))
     print(String(format: "plain loop with directly drawn increments: %7.1f ms", median(direct) * 1000))
+    return (median(withTree), median(withGrid))
+}
+
+struct PeerSpeeds: Decodable {
+    var jax: Double
+    var jax_version: String
+    var torch_loop: Double
+    var torch_version: String
+    var torchsde: Double
+}
+
+/// Runs the peer script once and returns its medians, or nil when it could not run.
+func runPeers(python: String, runs: Int) -> PeerSpeeds? {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../peers/sde_peers.py").standardized.path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: python)
+    process.arguments = [script, "--runs", String(runs)]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    do {
+        try process.run()
+    } catch {
+        FileHandle.standardError.write(Data("benchmark-sde: could not start \(python): \(error)\n".utf8))
+        return nil
+    }
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        FileHandle.standardError.write(Data("benchmark-sde: the peer script exited with \(process.terminationStatus)\n".utf8))
+        return nil
+    }
+    return try? JSONDecoder().decode(PeerSpeeds.self, from: output)
+}
+
+func option(_ name: String) -> String? {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+    return arguments[index + 1]
 }
 
 if arguments.first == "--memory-child" {
@@ -174,14 +225,42 @@ if arguments.first == "--memory-child" {
     }
     try runMemoryChild(method: arguments[1], steps: steps)
 } else {
-    var runs = 5
-    if let index = arguments.firstIndex(of: "--runs"), index + 1 < arguments.count, let value = Int(arguments[index + 1]) {
-        runs = value
-    }
+    let runs = option("--runs").flatMap(Int.init) ?? 5
+    let rounds = option("--rounds").flatMap(Int.init) ?? 3
+    let defaultPython = FileManager.default.isExecutableFile(atPath: ".peers/venv/bin/python") ? ".peers/venv/bin/python" : nil
+    let python = arguments.contains("--no-peers") ? nil : (option("--peers") ?? defaultPython)
     if !arguments.contains("--speed-only") {
         try runMemoryBenchmark()
     }
     if !arguments.contains("--memory-only") {
-        try runSpeedBenchmark(runs: runs)
+        var swiftTree: [Double] = []
+        var swiftGrid: [Double] = []
+        var peers: [PeerSpeeds] = []
+        for round in 1...rounds {
+            let speeds = try runSpeedBenchmark(runs: runs)
+            swiftTree.append(speeds.tree)
+            swiftGrid.append(speeds.grid)
+            if let python, let figures = runPeers(python: python, runs: runs) {
+                peers.append(figures)
+            }
+            FileHandle.standardError.write(Data("round \(round)/\(rounds) done\n".utf8))
+        }
+        if !peers.isEmpty {
+            let reference = median(swiftGrid)
+            print("")
+            print("(iii) side by side, medians over \(rounds) alternating rounds of \(runs) runs each")
+            print("| implementation | median (range) | peer / Swift (grid path) |")
+            print("| --- | --- | --- |")
+            func line(_ name: String, _ values: [Double]) {
+                print(String(
+                    format: "| %@ | %.1f ms (%.1f–%.1f) | %.2f× |", name, median(values) * 1000, values.min()! * 1000,
+                    values.max()! * 1000, median(values) / reference))
+            }
+            line("Swift solve(), GridBrownianPath", swiftGrid)
+            line("Swift solve(), VirtualBrownianTree", swiftTree)
+            line("JAX \(peers[0].jax_version), jit + fori_loop", peers.map(\.jax))
+            line("PyTorch \(peers[0].torch_version), plain loop", peers.map(\.torch_loop))
+            line("torchsde sdeint (euler)", peers.map(\.torchsde))
+        }
     }
 }
