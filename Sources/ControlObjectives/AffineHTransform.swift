@@ -69,23 +69,29 @@ public enum TimeBasis: Sendable {
     }
 }
 
-/// An h-transform that is affine in the state and in the context, with coefficients that
-/// are combinations of a basis of functions of time:
+/// An h-transform that is affine in features of the state and in the context, with
+/// coefficients that are combinations of a basis of functions of time:
 ///
-///     h_θ(t, x, y) = Σ_{k<K} φ_k(t) (W_k x + V_k y + c_k).
+///     h_θ(t, x, y) = Σ_{k<K} φ_k(t) (W_k ψ(x) + V_k y + c_k),
 ///
-/// The model is linear in its parameters θ = (W_k, V_k, c_k), so every objective is a
-/// smooth function of θ, and it contains the exact h-transform of a Gaussian prior with a
-/// linear Gaussian likelihood up to the approximation in t: h*_t(x, y) is affine in x
-/// and y, with coefficients smooth in t.
+/// with ψ(x) = x unless a feature map is given. The model is linear in its parameters
+/// θ = (W_k, V_k, c_k), so every objective is a smooth function of θ. With ψ(x) = x it
+/// contains the exact h-transform of a Gaussian prior with a linear Gaussian likelihood
+/// up to the approximation in t: h*_t(x, y) is affine in x and y, with coefficients
+/// smooth in t. Other priors need features that can express how h* bends in x, such as
+/// `randomFeatures(dimension:count:scale:using:)`.
 ///
 /// Parameters start at zero, so training starts from the prior. Names: `stateWeights`
-/// `[K, d·d]` (row k is W_k flattened row-major), `contextWeights` `[K, d·c]` when c > 0,
-/// and `offsets` `[K, d]`.
+/// `[K, d·f]` (row k is W_k, d × f, flattened row-major), `contextWeights` `[K, d·c]`
+/// when c > 0, and `offsets` `[K, d]`.
 public final class AffineHTransform<Scalar: TensorScalar>: HTransformModel {
     public let dimension: Int
     public let contextDimension: Int
+    /// The number f of state features, d without a feature map.
+    public let featureDimension: Int
     public let timeBasis: TimeBasis
+    /// ψ, `[batch, d]` → `[batch, f]`, differentiable in x; nil for ψ(x) = x.
+    public let stateFeatures: ((Variable<Scalar>) -> Variable<Scalar>)?
     public let stateWeights: Variable<Scalar>
     public let contextWeights: Variable<Scalar>?
     public let offsets: Variable<Scalar>
@@ -96,14 +102,20 @@ public final class AffineHTransform<Scalar: TensorScalar>: HTransformModel {
     ///   - dimension: the state dimension d.
     ///   - contextDimension: the context dimension c, 0 for a model of one observation.
     ///   - timeBasis: the functions φ_k of t.
-    public init(dimension: Int, contextDimension: Int = 0, timeBasis: TimeBasis) {
+    ///   - stateFeatures: ψ and its output size f, or nil for ψ(x) = x.
+    public init(
+        dimension: Int, contextDimension: Int = 0, timeBasis: TimeBasis,
+        stateFeatures: (count: Int, map: (Variable<Scalar>) -> Variable<Scalar>)? = nil
+    ) {
         precondition(dimension > 0 && contextDimension >= 0, "AffineHTransform: dimension \(dimension) must be positive and contextDimension \(contextDimension) non-negative")
         timeBasis.validate()
         self.dimension = dimension
         self.contextDimension = contextDimension
         self.timeBasis = timeBasis
+        featureDimension = stateFeatures?.count ?? dimension
+        self.stateFeatures = stateFeatures?.map
         let degreeCount = timeBasis.count
-        stateWeights = Variable(Tensor(zeros: [degreeCount, dimension * dimension]), requiresGrad: true)
+        stateWeights = Variable(Tensor(zeros: [degreeCount, dimension * featureDimension]), requiresGrad: true)
         contextWeights = contextDimension > 0
             ? Variable(Tensor(zeros: [degreeCount, dimension * contextDimension]), requiresGrad: true) : nil
         offsets = Variable(Tensor(zeros: [degreeCount, dimension]), requiresGrad: true)
@@ -120,7 +132,7 @@ public final class AffineHTransform<Scalar: TensorScalar>: HTransformModel {
     public func coefficients(at t: Double) -> (stateWeight: Tensor<Scalar>, contextWeight: Tensor<Scalar>?, offset: Tensor<Scalar>) {
         withoutRecording {
             let phi = basisRow(at: t)
-            let w = matmul(phi, stateWeights.value).reshaped(to: [dimension, dimension])
+            let w = matmul(phi, stateWeights.value).reshaped(to: [dimension, featureDimension])
             let v = contextWeights.map { matmul(phi, $0.value).reshaped(to: [dimension, contextDimension]) }
             return (w, v, matmul(phi, offsets.value).reshaped(to: [dimension]))
         }
@@ -130,9 +142,11 @@ public final class AffineHTransform<Scalar: TensorScalar>: HTransformModel {
         precondition(x.rank == 2 && x.shape[1] == dimension, "AffineHTransform: x of shape \(x.shape) must be [batch, \(dimension)]")
         let phi = Variable(basisRow(at: t))
 
-        // W(t) x + c(t), then V(t) y for an amortised model.
-        let w = matmul(phi, stateWeights).reshaped(to: [dimension, dimension])
-        var h = matmul(x, w, transposeB: true) + matmul(phi, offsets)
+        // W(t) ψ(x) + c(t), then V(t) y for an amortised model.
+        let features = stateFeatures?(x) ?? x
+        precondition(features.shape == [x.shape[0], featureDimension], "AffineHTransform: the features have shape \(features.shape); expected [\(x.shape[0]), \(featureDimension)]")
+        let w = matmul(phi, stateWeights).reshaped(to: [dimension, featureDimension])
+        var h = matmul(features, w, transposeB: true) + matmul(phi, offsets)
         if let contextWeights {
             guard let context else {
                 preconditionFailure("AffineHTransform: the model was built with contextDimension \(contextDimension) but no context was given")
@@ -144,6 +158,19 @@ public final class AffineHTransform<Scalar: TensorScalar>: HTransformModel {
             precondition(context == nil, "AffineHTransform: a context was given to a model built with contextDimension 0")
         }
         return h
+    }
+
+    /// Returns the feature map ψ(x) = [x, tanh(x Uᵀ + b)] with `count` random features:
+    /// U has independent N(0, scale²) entries and b is uniform on [−π, π), drawn from
+    /// `generator`. The output size is d + count.
+    public static func randomFeatures(
+        dimension: Int, count: Int, scale: Double, using generator: inout PhiloxRandom
+    ) -> (count: Int, map: (Variable<Scalar>) -> Variable<Scalar>) {
+        let u = Tensor<Scalar>.normal(shape: [count, dimension], standardDeviation: Scalar(scale), using: &generator)
+        let b = Tensor<Scalar>.uniform(shape: [1, count], lower: Scalar(-Double.pi), upper: Scalar(Double.pi), using: &generator)
+        return (dimension + count, { x in
+            Variable.concatenate([x, tanh(matmul(x, Variable(u), transposeB: true) + b)], alongAxis: 1)
+        })
     }
 
     private func basisRow(at t: Double) -> Tensor<Scalar> {

@@ -34,7 +34,7 @@ final class GaussianFineTuningTests: XCTestCase {
     static let small = Setting(dimension: 2, steps: 64, batch: 256, iterations: 300, learningRate: 0.2)
     /// d = 8 on 100 steps (fewer steps put the chain's own optimum more than 0.04 in W2
     /// from the posterior), with the pathwise relative-entropy gradient.
-    static let large = Setting(dimension: 8, steps: 100, batch: 512, iterations: 150, learningRate: 0.2)
+    static let large = Setting(dimension: 8, steps: 100, batch: 512, iterations: 200, learningRate: 0.2)
     /// d = 8 for the detached objectives, whose gradient estimators (covariances of the
     /// log-ratio with its parameter gradient) are noisier: larger batches, smaller steps.
     static let largeDetached = Setting(dimension: 8, steps: 100, batch: 1024, iterations: 250, learningRate: 0.07)
