@@ -10,6 +10,7 @@ struct Subcommand {
 let subcommands: [Subcommand] = [
     Subcommand(name: "demo", summary: "train a small DDPM model on a 2-D mixture and check its samples", run: DemoCommand.run),
     Subcommand(name: "gaussian", summary: "closed-form posterior, score and h-transform of a Gaussian problem; DEFT on it", run: GaussianCommand.run),
+    Subcommand(name: "control", summary: "fit an h-transform by a stochastic control objective and sample it", run: ControlCommand.run),
     Subcommand(name: "train-prior", summary: "train the Fashion-MNIST image prior (a DDPM U-Net)", run: TrainPriorCommand.run),
     Subcommand(name: "train-classifier", summary: "train the Fashion-MNIST classifier that scores reconstructions", run: TrainClassifierCommand.run),
     Subcommand(name: "sample", summary: "draw images from a trained prior with DDPM, DDIM, the reverse SDE or the ODE", run: SampleCommand.run),
