@@ -62,6 +62,21 @@ struct GaussianControlFixture {
             grid: grid, dimension: d)
     }
 
+    /// The same prior, operator and grid conditioned on another observation `y`.
+    init(_ base: GaussianControlFixture, observation y: [Double]) {
+        prior = base.prior
+        observationModel = base.observationModel
+        observation = y
+        oracle = GaussianDiffusionOracle(prior: base.prior, tilt: base.observationModel.tilt(observation: y))
+        sde = base.sde
+        grid = base.grid
+        scoreCache = base.scoreCache
+        let cache = scoreCache
+        problem = ControlProblem(
+            forward: sde, priorScore: { t, x in cache.scoreMap(at: t)(x) },
+            terminalCost: .likelihood(observationModel, observation: Tensor(y)), grid: grid, dimension: base.dimension)
+    }
+
     /// The posterior (or tilted law) N(μ_π, P).
     var target: MultivariateNormal { oracle.target }
 
