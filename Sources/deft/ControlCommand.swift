@@ -9,6 +9,7 @@ import Tensors
 enum ControlCommand {
     static let help = """
         usage: deft control --problem FILE.json|mixture [options]
+               deft control --notebook DIR [--problem FILE.json]
 
         Learns the h-transform h_t(x) of a frozen diffusion prior by minimising a
         stochastic control objective over paths of the controlled reverse SDE
@@ -58,6 +59,9 @@ enum ControlCommand {
           --seed N              seed of every random draw (default: the problem file's seed, else 0)
           --output DIR          parent folder of the run folder (default runs)
           --json                print the results as JSON on standard output
+          --notebook DIR        compare the objectives on FILE.json (default
+                                examples/control-gaussian-2d.json) and write
+                                DIR/control-objectives.md with its figures
           --quiet               no progress on standard error
           --help                show this text
         """
@@ -72,11 +76,15 @@ enum ControlCommand {
             valued: [
                 "problem", "objective", "gradient", "reward", "observation", "noise-std", "steps", "grid", "model",
                 "knots", "training-steps", "batch-size", "learning-rate", "checkpoint-interval", "samples", "seed",
-                "output",
+                "output", "notebook",
             ],
             boolean: ["json", "quiet"])
         Log.isQuiet = options.flag("quiet")
 
+        if let folder = options.string("notebook") {
+            try ControlNotebook(folder: URL(fileURLWithPath: folder), problemPath: options.string("problem") ?? "examples/control-gaussian-2d.json").write()
+            return
+        }
         guard let problemName = options.string("problem") else {
             throw CommandLineError.missingValue(command: "control", option: "problem")
         }
@@ -123,7 +131,7 @@ enum ControlCommand {
                 .compactMap { $0 }.joined(separator: ", ")
             Log.info(String(format: "step %d  loss %.6f  %.3f s  ", progress.step, progress.loss, progress.seconds) + memory)
         }
-        let (report, samples) = try run.run()
+        let (report, samples, _) = try run.run()
 
         let folder = try RunFolder.create(in: URL(fileURLWithPath: options.string("output") ?? "runs"), prefix: "control")
         try writeAtomically(try report.jsonData(), to: folder.appendingPathComponent("summary.json"))

@@ -83,8 +83,8 @@ struct ControlRun {
     let problemName: String
     let onProgress: (ControlProgress) -> Void
 
-    /// Returns the report and the samples X₀ of the trained control.
-    func run() throws -> (report: ControlReport, samples: Tensor<Double>) {
+    /// Returns the report, the samples X₀ of the trained control and its parameters.
+    func run() throws -> (report: ControlReport, samples: Tensor<Double>, parameters: [String: Tensor<Double>]) {
         let problem = setup.problem
         let d = problem.dimension
         let knots = (0..<settings.knotCount).map { Foundation.pow(Double($0) / Double(settings.knotCount - 1), 2) * problem.horizon }
@@ -100,7 +100,7 @@ struct ControlRun {
         }
     }
 
-    private func run<Model: HTransformModel>(_ model: Model) throws -> (report: ControlReport, samples: Tensor<Double>)
+    private func run<Model: HTransformModel>(_ model: Model) throws -> (report: ControlReport, samples: Tensor<Double>, parameters: [String: Tensor<Double>])
     where Model.Scalar == Double {
         let problem = setup.problem
         let normalizer = ScalarLogNormalizer<Double>()
@@ -162,7 +162,7 @@ struct ControlRun {
             report.modeMasses = modeMasses(samples, prior: prior)
             report.exactModeWeights = weights
         }
-        return (report, samples)
+        return (report, samples, model.parameterValues)
     }
 
     private var isTrajectoryBalance: Bool { settings.objective == "trajectory-balance" }
