@@ -4,10 +4,10 @@ import Tensors
 /// `ε_θ(x_t, t) ≈ −√(1 − ᾱ_t) ∇ ln p_t(x_t)`.
 ///
 /// The frozen prior, the Gaussian oracle's exact model and a DEFT-corrected model all
-/// conform, so a sampler never knows which one it drives. The time `t` is in the units
-/// the model was trained with: the DDPM step index `k ∈ {0, …, N−1}` for discrete
-/// schedules, or the continuous time for a VP SDE; the sampler that drives the model
-/// uses the matching schedule.
+/// conform, so a sampler drives each of them through the same call. The time `t` is in
+/// the units the model was trained with: the DDPM step index `k ∈ {0, …, N−1}` for
+/// discrete schedules, or the continuous time for a VP SDE. The sampler that drives the
+/// model uses the matching schedule.
 public protocol NoisePredictor<Scalar>: AnyObject {
     associatedtype Scalar: TensorScalar
 

@@ -1,7 +1,7 @@
 /// An n-dimensional array of `Float` or `Double` with value semantics.
 ///
 /// Elements are stored contiguously in row-major order. Copies share storage until one
-/// of them is mutated (copy-on-write). A tensor of rank 0 holds one scalar.
+/// of them is mutated (copy-on-write). A tensor of rank 0 contains one scalar.
 public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
     /// The extent of each dimension, outermost first.
     public private(set) var shape: [Int]

@@ -77,8 +77,10 @@ extension Tensor {
         if lhs.shape == rhs.shape {
             lhs.addScaled(rhs, by: 1)
         } else {
+            precondition(
+                broadcastShape(lhs.shape, rhs.shape) == lhs.shape,
+                "+=: shape \(rhs.shape) does not broadcast to the shape \(lhs.shape) of the tensor added to")
             lhs = lhs + rhs
-            precondition(lhs.shape == broadcastShape(lhs.shape, rhs.shape)!, "In-place add changed the shape")
         }
     }
 

@@ -64,7 +64,7 @@ public final class Variable<Scalar: TensorScalar> {
     public var shape: [Int] { value.shape }
     public var rank: Int { value.rank }
 
-    /// The same value, cut from the graph: gradients do not flow through it.
+    /// Returns the same value cut from the graph, so gradients do not flow through it.
     public func detached() -> Variable {
         Variable(value)
     }
@@ -126,7 +126,7 @@ public final class Variable<Scalar: TensorScalar> {
         return results
     }
 
-    /// The nodes that require gradients and feed this one, each after its inputs.
+    /// Lists the nodes that require gradients and feed this one, each after its inputs.
     func topologicalOrder() -> [Variable] {
         var order: [Variable] = []
         var visited: Set<ObjectIdentifier> = []

@@ -117,6 +117,13 @@ final class TensorArithmeticTests: XCTestCase {
         XCTAssertEqual(t[3, 1, 2], a[1, 2, 3])
     }
 
+    func testInPlaceAddBroadcastsRow() {
+        var a = Tensor<Double>(shape: [2, 2], scalars: [1, 2, 3, 4])
+        a += Tensor<Double>([10, 20])
+        XCTAssertEqual(a.shape, [2, 2])
+        XCTAssertEqual(a.scalars, [11, 22, 13, 24])
+    }
+
     func testCopyOnWrite() {
         let a = Tensor<Double>([1, 2, 3])
         var b = a
