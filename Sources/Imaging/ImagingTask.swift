@@ -44,15 +44,15 @@ public enum ImagingTask: String, CaseIterable, Sendable {
         }
     }
 
-    /// The 0/1 mask `[1, 1, 32, 32]` of the inpainting task, 1 on observed pixels.
+    /// Returns the inpainting task's 0/1 mask `[1, 1, 32, 32]`, 1 on observed pixels.
     public static func inpaintingMask<Scalar: TensorScalar>(as type: Scalar.Type = Scalar.self) -> Tensor<Scalar> {
         InpaintingMask.box(height: imageSide, width: imageSide, top: 9, left: 9, boxHeight: 14, boxWidth: 14)
     }
 
     /// Builds the task's observation model for a batch of any size.
     ///
-    /// CT's pseudo-inverse is 30 CGLS iterations on AᵀA x = Aᵀy: stopped early, CGLS
-    /// regularises; run to convergence, it fits the noise.
+    /// CT's pseudo-inverse is 30 CGLS iterations on AᵀA x = Aᵀy. Stopped early, CGLS
+    /// regularises, while run to convergence it fits the noise.
     public func observationModel<Scalar: TensorScalar>(as type: Scalar.Type = Scalar.self) -> any GaussianObservationModel<Scalar> {
         let side = Self.imageSide
         switch self {
