@@ -17,6 +17,7 @@ public enum SaveAt: Sendable {
 /// | `backpropagation` | O(N) graph | the discrete solution, exactly | all but Milstein |
 /// | `adjoint` | O(1) | the continuous solution, to discretisation error | all forward; backward solver must integrate the adjoint SDE (general noise): Euler–Maruyama (additive noise only), Heun, reversible Heun |
 /// | `reversible` | O(1) | the discrete solution, exactly (up to rounding) | reversible Heun |
+/// | `checkpointed` | C states, O(N log N) steps for C ≈ log₂ N | the discrete solution, exactly (up to rounding) | all; Milstein when the SDE supplies `itoCorrection` |
 /// | `detached` | none (states are constants) | nothing through the path | all |
 public enum GradientMethod {
     /// Record the solver's operations and backpropagate through them.
@@ -32,6 +33,12 @@ public enum GradientMethod {
     /// take each step's vector–Jacobian product: the exact gradient of the discrete
     /// solution without storing it (Kidger et al., 2021).
     case reversible
+    /// The discrete adjoint with binomial checkpointing, as diffrax's
+    /// `RecursiveCheckpointAdjoint`: store at most `checkpoints` solver states (default
+    /// ⌈log₂ N⌉), recompute the others from them on the same Brownian path, and
+    /// backpropagate through one step at a time. The gradient is backpropagation's, to
+    /// rounding, for every solver; see `BinomialCheckpointing` for the schedule.
+    case checkpointed(checkpoints: Int? = nil)
     /// Simulate without recording. The returned states and running cost are constants;
     /// differentiate per-step terms afterwards with `SDEPath.gradientOfSumOverSteps`.
     case detached
@@ -109,6 +116,8 @@ public func solve<SDE: StochasticDifferentialEquation, Path: BrownianPath>(
         result = try solveWithAdjoint(problem, backwardSolver: backwardSolver ?? solver)
     case .reversible:
         result = solveWithReversibleHeun(problem)
+    case let .checkpointed(checkpoints):
+        result = solveWithCheckpoints(problem, checkpoints: checkpoints)
     }
     return SDESolution(
         times: saveTimes, states: result.states, runningCost: result.cost, path: result.path, grid: grid)
@@ -208,5 +217,7 @@ func validateSetup<SDE: StochasticDifferentialEquation, Path: BrownianPath>(
         guard solver is ReversibleHeun else {
             throw SDESetupError("GradientMethod.reversible needs the ReversibleHeun solver, not \(solver.name)")
         }
+    case let .checkpointed(checkpoints):
+        try validateCheckpointed(sde, solver: solver, checkpoints: checkpoints)
     }
 }
