@@ -50,7 +50,7 @@ let package = Package(
             name: "benchmark-foundation", dependencies: ["Tensors", "NeuralNetworks"],
             path: "benchmarks/Foundation"),
         .executableTarget(
-            name: "benchmark-sde", dependencies: ["Tensors", "NeuralNetworks", "SDECore"],
+            name: "benchmark-sde", dependencies: ["Tensors", "NeuralNetworks", "SDECore", "ControlObjectives"],
             path: "benchmarks/SDE"),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], exclude: ["Fixtures"]),
