@@ -18,8 +18,15 @@ import Tensors
 //      benchmarks/peers/sde_peers.py in alternation with (ii), so that both see the same
 //      machine load; ratios are peer median over Swift median.
 //
-// usage: benchmark-sde [--memory-only | --speed-only] [--runs N] [--rounds N] [--peers PYTHON | --no-peers]
-//        benchmark-sde --memory-child METHOD STEPS   (internal: one memory configuration)
+// (iv) peak resident memory of one gradient of the control objectives at 64 to 4,096 steps,
+//      each configuration in a fresh child process: the relative entropy by backpropagation,
+//      the checkpointed adjoint and the stochastic adjoint, and VarGrad on detached paths.
+//      The workload is described in ControlMemory.swift.
+//
+// usage: benchmark-sde [--memory-only | --speed-only | --control-memory-only] [--runs N] [--rounds N]
+//                      [--peers PYTHON | --no-peers]
+//        benchmark-sde --memory-child METHOD STEPS           (internal: one configuration of (i))
+//        benchmark-sde --control-memory-child METHOD STEPS   (internal: one configuration of (iv))
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 
@@ -224,6 +231,13 @@ if arguments.first == "--memory-child" {
         fatalError("usage: benchmark-sde --memory-child METHOD STEPS")
     }
     try runMemoryChild(method: arguments[1], steps: steps)
+} else if arguments.first == "--control-memory-child" {
+    guard arguments.count == 3, let steps = Int(arguments[2]) else {
+        fatalError("usage: benchmark-sde --control-memory-child METHOD STEPS")
+    }
+    try runControlMemoryChild(method: arguments[1], steps: steps)
+} else if arguments.contains("--control-memory-only") {
+    try runControlMemoryBenchmark()
 } else {
     let runs = option("--runs").flatMap(Int.init) ?? 5
     let rounds = option("--rounds").flatMap(Int.init) ?? 3
@@ -231,6 +245,8 @@ if arguments.first == "--memory-child" {
     let python = arguments.contains("--no-peers") ? nil : (option("--peers") ?? defaultPython)
     if !arguments.contains("--speed-only") {
         try runMemoryBenchmark()
+        print("")
+        try runControlMemoryBenchmark()
     }
     if !arguments.contains("--memory-only") {
         var swiftTree: [Double] = []
