@@ -31,7 +31,10 @@ struct ControlSettings {
     var trainingSteps: Int
     var batchSize: Int
     var learningRate: Double
+    /// The stochastic adjoint's interval between stored states.
     var checkpointInterval: Int
+    /// The checkpointed adjoint's number of stored states, nil for ⌈log₂ N⌉.
+    var checkpoints: Int? = nil
 }
 
 /// One line of progress: step, loss, time and memory.
@@ -172,6 +175,8 @@ struct ControlRun {
         case ("relative-entropy", "backprop"):
             return .relativeEntropy(gradient: .backpropagation)
         case ("relative-entropy", "adjoint"):
+            return .relativeEntropy(gradient: .checkpointed(checkpoints: settings.checkpoints))
+        case ("relative-entropy", "stochastic-adjoint"):
             return .relativeEntropy(gradient: .adjoint(), checkpointInterval: settings.checkpointInterval)
         case ("vargrad", "detached"), ("log-variance", "detached"):
             return .logVariance()
@@ -180,7 +185,7 @@ struct ControlRun {
         default:
             throw CommandLineError.invalidValue(
                 command: "control", option: "gradient", value: settings.gradient,
-                expected: "backprop or adjoint for relative-entropy, detached for vargrad and trajectory-balance")
+                expected: "backprop, adjoint or stochastic-adjoint for relative-entropy, detached for vargrad and trajectory-balance")
         }
     }
 
