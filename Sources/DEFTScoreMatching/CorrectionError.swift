@@ -11,8 +11,8 @@ extension DEFTModel {
     /// the reference is −√(1 − ᾱ_t) h*_t.
     ///
     /// - Parameters:
-    ///   - reference: maps a batch of states `[N, d]` and a time to the reference
-    ///     correction `[N, d]` for the conditioning's observations.
+    ///   - reference: maps a batch of states `[N, …]` and a time to the reference
+    ///     correction `[N, …]` for the conditioning's observations.
     public func relativeCorrectionError(
         x0: Tensor<Scalar>, conditioning: ObservationBatch<Scalar>, times: [Double],
         reference: (Tensor<Scalar>, Double) -> Tensor<Scalar>, using generator: inout PhiloxRandom

@@ -5,7 +5,7 @@ import Tensors
 
 /// A batch of paired training data: clean samples and their observations.
 public struct DEFTTrainingBatch<Scalar: TensorScalar> {
-    /// X₀, `[N, d]`.
+    /// X₀, `[N, …]`.
     public var x0: Tensor<Scalar>
     public var conditioning: ObservationBatch<Scalar>
 

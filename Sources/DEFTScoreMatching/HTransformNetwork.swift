@@ -1,35 +1,6 @@
 import NeuralNetworks
 import Tensors
 
-/// The inputs of the h-transform network for a batch of N states of dimension d.
-public struct HTransformInputs<Scalar: TensorScalar> {
-    /// The noisy state x_t, `[N, d]`.
-    public var state: Tensor<Scalar>
-    /// The unconditional Tweedie estimate x̂₀(x_t) of the frozen ε-model, `[N, d]`.
-    public var tweedie: Tensor<Scalar>
-    /// The likelihood gradient g = ∇_{x̂₀} ln p(y | x̂₀) at the Tweedie estimate, `[N, d]`.
-    public var likelihoodGradient: Tensor<Scalar>
-    /// The model times t, `[N]`.
-    public var time: Tensor<Scalar>
-    /// ᾱ at each time, `[N]`.
-    public var alphaBar: Tensor<Scalar>
-    /// Extra conditioning, `[N, c]`: the observation y, a mask or operator parameters
-    /// when the network is amortised over them; nil for none.
-    public var features: Tensor<Scalar>?
-
-    public init(
-        state: Tensor<Scalar>, tweedie: Tensor<Scalar>, likelihoodGradient: Tensor<Scalar>, time: Tensor<Scalar>,
-        alphaBar: Tensor<Scalar>, features: Tensor<Scalar>? = nil
-    ) {
-        self.state = state
-        self.tweedie = tweedie
-        self.likelihoodGradient = likelihoodGradient
-        self.time = time
-        self.alphaBar = alphaBar
-        self.features = features
-    }
-}
-
 /// The DEFT h-transform network with a likelihood-informed term, in the ε-units of the
 /// frozen noise predictor:
 ///
@@ -57,7 +28,7 @@ public struct HTransformInputs<Scalar: TensorScalar> {
 ///
 /// Parameter names: `correction.layers.{i}.*` for NN1 and `guidanceScale.layers.{i}.*`
 /// for NN2's perceptron.
-public final class HTransformNetwork<Scalar: TensorScalar>: Module {
+public final class HTransformNetwork<Scalar: TensorScalar>: HTransform {
     /// The state dimension d.
     public let dimension: Int
     /// The number c of extra conditioning features.
@@ -103,8 +74,7 @@ public final class HTransformNetwork<Scalar: TensorScalar>: Module {
 
     /// Returns c_t = −√(1 − ᾱ_t)/√ᾱ_t, the ε-units factor of the Jacobian-free guidance term.
     public static func guidanceCoefficient(alphaBar: Double) -> Double {
-        precondition(alphaBar > 0 && alphaBar <= 1, "HTransformNetwork: ᾱ = \(alphaBar) must lie in (0, 1]")
-        return -(1 - alphaBar).squareRoot() / alphaBar.squareRoot()
+        DEFTScoreMatching.guidanceCoefficient(alphaBar: alphaBar)
     }
 
     /// Evaluates h^φ, `[N, d]`, differentiably in the parameters.
@@ -130,9 +100,7 @@ public final class HTransformNetwork<Scalar: TensorScalar>: Module {
         let learned = correction(Variable.concatenate(columns, alongAxis: 1))
 
         // NN2(t) c_t g with NN2 = exp(MLP).
-        let coefficients = Tensor<Scalar>(
-            shape: [batch, 1], scalars: inputs.alphaBar.scalars.map { Scalar(Self.guidanceCoefficient(alphaBar: Double($0))) })
-        let scaledGradient = inputs.likelihoodGradient * coefficients
+        let scaledGradient = jacobianFreeGuidance(likelihoodGradient: inputs.likelihoodGradient, alphaBar: inputs.alphaBar)
         let scale = exp(guidanceScale(timeFeatures))
         return learned + scale * scaledGradient
     }

@@ -1,0 +1,183 @@
+import NeuralNetworks
+import Tensors
+
+/// The sizes and input conventions of an `ImageHTransformNetwork`, stored as JSON in its
+/// weight files.
+///
+/// The defaults (8 base channels, multipliers [1, 2, 2], 4 groups) give 30,466 parameters
+/// for one image channel and two feature channels, 6.7 % of the 455,809 of the shipped
+/// Fashion-MNIST prior (32 base channels, [1, 2, 2]).
+public struct ImageHTransformArchitecture: Codable, Equatable, Sendable {
+    /// C, the channels of the state (and of x̂₀, g and the output).
+    public var channels: Int
+    /// The channels of the extra conditioning images, such as y and the inpainting mask; 0 for none.
+    public var featureChannels: Int
+    /// The U-Net's first-level channels.
+    public var baseChannels: Int
+    /// The U-Net's channel multiplier per level.
+    public var channelMultipliers: [Int]
+    public var residualBlocksPerLevel: Int
+    /// The groups of every group normalisation of the U-Net.
+    public var groups: Int
+    /// The factor on t inside both time embeddings: 1 for DDPM steps, about 1000 / T for
+    /// continuous times on [0, T].
+    public var timeScale: Double
+    /// The size of NN2's sinusoidal time embedding, even.
+    public var guidanceEmbeddingDimension: Int
+    /// NN2's hidden layer sizes.
+    public var guidanceHiddenSizes: [Int]
+    /// The factor s on g where it enters the U-Net as an input channel (the guidance term
+    /// uses g itself).
+    ///
+    /// A Gaussian likelihood has g = Aᵀ(y − A x̂₀) / σ_y², hundreds of times larger than
+    /// the other inputs for σ_y = 0.05. With s = σ_y² (or 1 / the typical size of g) the
+    /// U-Net sees inputs of order 1.
+    public var gradientInputScale: Double
+    /// The interval that x̂₀ is clamped to before g and the inputs are formed, nil for
+    /// none (see `HTransform.tweedieBounds`). [−1, 1] suits image data: near the last
+    /// DDPM step x̂₀ divides by √ᾱ ≈ 0.006 and leaves the data range by far, so g there
+    /// says nothing about y.
+    public var tweedieBounds: ClosedRange<Double>?
+
+    public init(
+        channels: Int = 1, featureChannels: Int = 0, baseChannels: Int = 8, channelMultipliers: [Int] = [1, 2, 2],
+        residualBlocksPerLevel: Int = 1, groups: Int = 4, timeScale: Double = 1, guidanceEmbeddingDimension: Int = 32,
+        guidanceHiddenSizes: [Int] = [32], gradientInputScale: Double = 1, tweedieBounds: ClosedRange<Double>? = -1...1
+    ) {
+        self.channels = channels
+        self.featureChannels = featureChannels
+        self.baseChannels = baseChannels
+        self.channelMultipliers = channelMultipliers
+        self.residualBlocksPerLevel = residualBlocksPerLevel
+        self.groups = groups
+        self.timeScale = timeScale
+        self.guidanceEmbeddingDimension = guidanceEmbeddingDimension
+        self.guidanceHiddenSizes = guidanceHiddenSizes
+        self.gradientInputScale = gradientInputScale
+        self.tweedieBounds = tweedieBounds
+    }
+
+    /// NN1's U-Net: 3 C + `featureChannels` input channels (x_t, x̂₀, s g, features), C
+    /// output channels.
+    public var unetConfiguration: UNetConfiguration {
+        UNetConfiguration(
+            inputChannels: 3 * channels + featureChannels, outputChannels: channels, baseChannels: baseChannels,
+            channelMultipliers: channelMultipliers, residualBlocksPerLevel: residualBlocksPerLevel, groups: groups,
+            timeScale: timeScale)
+    }
+
+    /// The number of scalar parameters of the network, counted without building it.
+    public var parameterCount: Int {
+        let sizes = [guidanceEmbeddingDimension] + guidanceHiddenSizes + [1]
+        let guidance = zip(sizes, sizes.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 + $1.1 }
+        return unetConfiguration.parameterCount + guidance
+    }
+
+    /// Stops with a message naming the first invalid setting.
+    func validate() {
+        precondition(channels > 0, "ImageHTransformArchitecture: channels \(channels) must be positive")
+        precondition(featureChannels >= 0, "ImageHTransformArchitecture: featureChannels \(featureChannels) must be non-negative")
+        precondition(
+            gradientInputScale > 0 && gradientInputScale.isFinite,
+            "ImageHTransformArchitecture: gradientInputScale \(gradientInputScale) must be positive and finite")
+        precondition(
+            guidanceHiddenSizes.allSatisfy { $0 > 0 },
+            "ImageHTransformArchitecture: guidanceHiddenSizes \(guidanceHiddenSizes) must be positive")
+    }
+}
+
+/// The DEFT h-transform network on images `[N, C, H, W]`: a small U-Net plus the
+/// likelihood-informed term, in the ε-units of the frozen noise predictor,
+///
+///     h^φ_t(x_t, y) = NN1([x_t, x̂₀, s g, features], t) + NN2(t) · c_t · g,   c_t = −√(1 − ᾱ_t) / √ᾱ_t,
+///
+/// with g = ∇_{x̂₀} ln p(y | x̂₀) at the Tweedie estimate x̂₀ = x̂₀(x_t) (clamped to
+/// `tweedieBounds`), s = `gradientInputScale` and the inputs stacked as channels. It is
+/// `HTransformNetwork` with NN1 a U-Net: the same guidance term, sign and scale (see
+/// there). NN1's output convolution starts at zero, and NN2(t) = exp(MLP(embedding(t)))
+/// with a zero last layer starts at 1, so the network starts at exactly c_t g.
+///
+/// Height and width must be multiples of 2^(L − 1) for L U-Net levels.
+///
+/// Parameter names: `correction.*` for NN1 (the `UNet` names) and
+/// `guidanceScale.layers.{i}.*` for NN2's perceptron.
+public final class ImageHTransformNetwork<Scalar: TensorScalar>: HTransform {
+    public let architecture: ImageHTransformArchitecture
+    /// The name of the task the network is trained for, such as `inpainting`, stored in
+    /// its weight file; nil for none.
+    public let task: String?
+    /// NN1.
+    public let correction: UNet<Scalar>
+    public let guidanceEmbedding: SinusoidalTimeEmbedding<Scalar>
+    /// ln NN2: embedding(t) → ℝ.
+    public let guidanceScale: MLP<Scalar>
+
+    /// Creates a network whose output is exactly c_t g, with parameters drawn from `generator`.
+    public init(architecture: ImageHTransformArchitecture, task: String? = nil, using generator: inout PhiloxRandom) {
+        architecture.validate()
+        self.architecture = architecture
+        self.task = task
+        correction = UNet(configuration: architecture.unetConfiguration, outputInitialization: .zeros, using: &generator)
+        guidanceEmbedding = SinusoidalTimeEmbedding(
+            dimension: architecture.guidanceEmbeddingDimension, timeScale: architecture.timeScale)
+        guidanceScale = MLP(
+            sizes: [architecture.guidanceEmbeddingDimension] + architecture.guidanceHiddenSizes + [1], activation: .silu,
+            outputInitialization: .zeros, using: &generator)
+    }
+
+    public var namedParameters: [(name: String, parameter: Variable<Scalar>)] {
+        correction.namedParameters(prefix: "correction") + guidanceScale.namedParameters(prefix: "guidanceScale")
+    }
+
+    public var tweedieBounds: ClosedRange<Double>? { architecture.tweedieBounds }
+
+    /// Evaluates h^φ, `[N, C, H, W]`, differentiably in the parameters.
+    public func callAsFunction(_ inputs: HTransformInputs<Scalar>) -> Variable<Scalar> {
+        evaluate(
+            state: Variable(inputs.state), tweedie: Variable(inputs.tweedie),
+            likelihoodGradient: Variable(inputs.likelihoodGradient), features: inputs.features.map { Variable($0) },
+            time: inputs.time, alphaBar: inputs.alphaBar)
+    }
+
+    /// Evaluates h^φ, `[N, C, H, W]`, differentiably in the parameters and in the image
+    /// inputs x_t, x̂₀, g and the features `[N, c, H, W]`.
+    public func evaluate(
+        state: Variable<Scalar>, tweedie: Variable<Scalar>, likelihoodGradient: Variable<Scalar>, features: Variable<Scalar>?,
+        time: Tensor<Scalar>, alphaBar: Tensor<Scalar>
+    ) -> Variable<Scalar> {
+        let shape = state.shape
+        let channels = architecture.channels
+        precondition(
+            shape.count == 4 && shape[1] == channels,
+            "ImageHTransformNetwork: state of shape \(shape) must be [N, \(channels), H, W]")
+        let batch = shape[0]
+        for (name, input) in [("tweedie", tweedie), ("likelihoodGradient", likelihoodGradient)] {
+            precondition(input.shape == shape, "ImageHTransformNetwork: \(name) of shape \(input.shape) must match the state's \(shape)")
+        }
+        precondition(
+            time.shape == [batch] && alphaBar.shape == [batch],
+            "ImageHTransformNetwork: time \(time.shape) and alphaBar \(alphaBar.shape) must be [\(batch)]")
+        let featureShape = [batch, architecture.featureChannels, shape[2], shape[3]]
+        if architecture.featureChannels > 0 {
+            precondition(
+                features?.shape == featureShape,
+                "ImageHTransformNetwork: features of shape \(features?.shape ?? []) must be \(featureShape)")
+        } else {
+            precondition(features == nil, "ImageHTransformNetwork: features were given to a network built with featureChannels 0")
+        }
+
+        // NN1 on the inputs stacked as channels.
+        var planes = [state, tweedie, likelihoodGradient * Scalar(architecture.gradientInputScale)]
+        if let features {
+            planes.append(features)
+        }
+        let times = Variable(time)
+        let learned = correction(Variable.concatenate(planes, alongAxis: 1), times)
+
+        // NN2(t) c_t g with NN2 = exp(MLP).
+        let coefficients: Tensor<Scalar> = perSampleFactors(
+            alphaBar.scalars.map { guidanceCoefficient(alphaBar: Double($0)) }, rank: 4)
+        let scale = exp(guidanceScale(guidanceEmbedding(times))).reshaped(to: [batch, 1, 1, 1])
+        return learned + scale * (likelihoodGradient * coefficients)
+    }
+}

@@ -1,0 +1,291 @@
+import DEFTScoreMatching
+import Foundation
+import NeuralNetworks
+import SDECore
+import Tensors
+import XCTest
+
+/// The exact ε-model of data X₀ ~ N(0, I) of any shape under a DDPM schedule:
+/// X_t ~ N(0, I) too, so E[ε | X_t = x] = √(1 − ᾱ_t) x.
+final class StandardNormalNoisePredictor<Scalar: TensorScalar>: NoisePredictor {
+    let schedule: DDPMSchedule
+
+    init(schedule: DDPMSchedule) {
+        self.schedule = schedule
+    }
+
+    func predictNoise(_ x: Variable<Scalar>, at t: Tensor<Scalar>) -> Variable<Scalar> {
+        let shape = [x.shape[0]] + Array(repeating: 1, count: x.rank - 1)
+        let factors = t.scalars.map { Scalar((1 - schedule.alphaBars[Int(Double($0).rounded())]).squareRoot()) }
+        return x * Tensor(shape: shape, scalars: factors)
+    }
+}
+
+/// y = m ⊙ (x + σ ξ) for a 0/1 mask m shaped like one sample, on states of any shape
+/// with that many entries per sample; ln p(y | x) = −½ Σ m (y − x)² / σ² + const.
+final class MaskedGaussianObservation<Scalar: TensorScalar>: ObservationModel {
+    /// The mask of one sample, `[1, …]`.
+    let mask: Tensor<Scalar>
+    let noiseStandardDeviation: Double
+
+    init(mask: Tensor<Scalar>, noiseStandardDeviation: Double) {
+        self.mask = mask
+        self.noiseStandardDeviation = noiseStandardDeviation
+    }
+
+    private func mask(like x: [Int]) -> Tensor<Scalar> {
+        mask.reshaped(to: [1] + x.dropFirst())
+    }
+
+    func forward(_ x: Variable<Scalar>) -> Variable<Scalar> {
+        x * mask(like: x.shape)
+    }
+
+    func logLikelihood(of y: Tensor<Scalar>, given x: Variable<Scalar>) -> Variable<Scalar> {
+        let residual = Variable(y) - forward(x)
+        let squared = (residual * residual).reshaped(to: [x.shape[0], -1]).sum(alongAxes: [1]).reshaped(to: [x.shape[0]])
+        return squared * Scalar(-0.5 / (noiseStandardDeviation * noiseStandardDeviation))
+    }
+
+    func sample(given x: Tensor<Scalar>, using generator: inout PhiloxRandom) -> Tensor<Scalar> {
+        let noise = Tensor<Scalar>.normal(shape: x.shape, using: &generator) * Scalar(noiseStandardDeviation)
+        return (x + noise) * mask(like: x.shape)
+    }
+}
+
+/// Presents an image h-transform network to rank-2 states `[N, C·H·W]` by reshaping its
+/// inputs and output, so that the loss can be compared on the two shapes.
+final class FlattenedImageHTransform<Scalar: TensorScalar>: HTransform {
+    let network: ImageHTransformNetwork<Scalar>
+    let imageShape: [Int]
+
+    init(network: ImageHTransformNetwork<Scalar>, imageShape: [Int]) {
+        self.network = network
+        self.imageShape = imageShape
+    }
+
+    var namedParameters: [(name: String, parameter: Variable<Scalar>)] { network.namedParameters }
+    var tweedieBounds: ClosedRange<Double>? { network.tweedieBounds }
+
+    func callAsFunction(_ inputs: HTransformInputs<Scalar>) -> Variable<Scalar> {
+        let batch = inputs.count
+        func image(_ x: Tensor<Scalar>) -> Tensor<Scalar> { x.reshaped(to: [batch] + imageShape) }
+        let images = HTransformInputs(
+            state: image(inputs.state), tweedie: image(inputs.tweedie), likelihoodGradient: image(inputs.likelihoodGradient),
+            time: inputs.time, alphaBar: inputs.alphaBar, features: inputs.features)
+        return network(images).reshaped(to: [batch, -1])
+    }
+}
+
+/// The U-Net h-transform network on images and the rank-generic DEFT model.
+final class ImageHTransformTests: XCTestCase {
+    let schedule = DDPMSchedule.linear(betaStart: 1e-4, betaEnd: 0.02, count: 1000)
+
+    /// A U-Net of two levels (4 and 8 channels) for 8 × 8 images.
+    func tinyArchitecture(featureChannels: Int) -> ImageHTransformArchitecture {
+        ImageHTransformArchitecture(
+            channels: 1, featureChannels: featureChannels, baseChannels: 4, channelMultipliers: [1, 2], groups: 2,
+            guidanceEmbeddingDimension: 4, guidanceHiddenSizes: [4], gradientInputScale: 0.5)
+    }
+
+    /// Gives the zero-initialised output layers of both parts random weights, so that every
+    /// parameter influences the output.
+    func randomizeOutputLayers(_ network: ImageHTransformNetwork<Double>) {
+        let output = network.correction.outputConv
+        output.weight.value = normalTensor(output.weight.shape, stream: 400) * 0.3
+        output.bias!.value = normalTensor(output.bias!.shape, stream: 401) * 0.3
+        let last = network.guidanceScale.layers.last!
+        last.weight.value = normalTensor(last.weight.shape, stream: 402) * 0.3
+        last.bias!.value = normalTensor(last.bias!.shape, stream: 403) * 0.3
+    }
+
+    func testDefaultArchitectureSize() {
+        // The defaults must stay between 4 % and 10 % of the shipped prior's 455,809
+        // parameters with inpainting's two feature channels.
+        let architecture = ImageHTransformArchitecture(channels: 1, featureChannels: 2)
+        var generator = PhiloxRandom(seed: 1)
+        let network = ImageHTransformNetwork<Float>(architecture: architecture, using: &generator)
+        XCTAssertEqual(network.parameterCount, architecture.parameterCount)
+        XCTAssertEqual(network.parameterCount, 30_466)
+    }
+
+    func testNetworkGradientsMatchFiniteDifferences() {
+        var generator = PhiloxRandom(seed: 4)
+        let network = ImageHTransformNetwork<Double>(architecture: tinyArchitecture(featureChannels: 1), using: &generator)
+        randomizeOutputLayers(network)
+        let inputs = [
+            normalTensor([2, 1, 8, 8], stream: 410), normalTensor([2, 1, 8, 8], stream: 411),
+            normalTensor([2, 1, 8, 8], stream: 412), normalTensor([2, 1, 8, 8], stream: 413),
+        ]
+        let time = Tensor<Double>([120, 730])
+        let alphaBar = Tensor<Double>([0.8, 0.1])
+        let result = checkGradients(at: inputs, parameters: network.parameters) { variables in
+            network.evaluate(
+                state: variables[0], tweedie: variables[1], likelihoodGradient: variables[2], features: variables[3],
+                time: time, alphaBar: alphaBar)
+        }
+        XCTAssertLessThan(result.maxRelativeError, 1e-6, "\(result)")
+    }
+
+    func testInitialNetworkIsJacobianFreeGuidance() {
+        // At initialisation h^φ = c_t g with c_t = −√(1 − ᾱ)/√ᾱ, here through the whole
+        // DEFT model on images: x̂₀ = x_t (1 − (1 − ᾱ)) / √ᾱ = √ᾱ x_t for the standard
+        // normal prior, clamped to [−1, 1], and g = m ⊙ (y − x̂₀) / σ².
+        let prior = StandardNormalNoisePredictor<Double>(schedule: schedule)
+        let mask = Tensor<Double>(shape: [1, 1, 8, 8], scalars: (0..<64).map { $0 % 3 == 0 ? 0 : 1 })
+        let likelihood = MaskedGaussianObservation(mask: mask, noiseStandardDeviation: 0.1)
+        var generator = PhiloxRandom(seed: 5)
+        var architecture = tinyArchitecture(featureChannels: 0)
+        architecture.tweedieBounds = -1...1
+        let network = ImageHTransformNetwork<Double>(architecture: architecture, using: &generator)
+        let model = DEFTModel(prior: prior, schedule: schedule, network: network)
+
+        let x = normalTensor([3, 1, 8, 8], stream: 420) * 2
+        let y = likelihood.sample(given: normalTensor([3, 1, 8, 8], stream: 421), using: &generator)
+        let steps = [5, 400, 999]
+        let time = Tensor<Double>(steps.map { Double($0) })
+        let conditioning = ObservationBatch(observation: y, likelihood: likelihood)
+        let correction = model.correction(state: x, time: time, conditioning: conditioning)
+        let predicted = ConditionedNoisePredictor(model: model, conditioning: conditioning).predictNoise(x, at: time)
+
+        var expected = [Double]()
+        var expectedNoise = [Double]()
+        for (sample, step) in steps.enumerated() {
+            let alphaBar = schedule.alphaBars[step]
+            let coefficient = -(1 - alphaBar).squareRoot() / alphaBar.squareRoot()
+            for pixel in 0..<64 {
+                let state = x.scalars[sample * 64 + pixel]
+                let tweedie = Swift.min(Swift.max(alphaBar.squareRoot() * state, -1), 1)
+                let gradient = mask.scalars[pixel] * (y.scalars[sample * 64 + pixel] - tweedie) / 0.01
+                expected.append(coefficient * gradient)
+                expectedNoise.append((1 - alphaBar).squareRoot() * state + coefficient * gradient)
+            }
+        }
+        let largest = expected.map(abs).max()!
+        XCTAssertEqual(correction.shape, [3, 1, 8, 8])
+        XCTAssertLessThan(maximumDifference(correction.scalars, expected), 1e-12 * largest)
+        XCTAssertEqual(predicted.shape, [3, 1, 8, 8])
+        XCTAssertLessThan(maximumDifference(predicted.scalars, expectedNoise), 1e-12 * largest)
+    }
+
+    func testLossOnImagesEqualsFlattenedLoss() {
+        // The same draws of t and ε on [N, 1, 8, 8] and on [N, 64]: the loss and its
+        // gradients must agree to rounding.
+        let prior = StandardNormalNoisePredictor<Double>(schedule: schedule)
+        let mask = Tensor<Double>(shape: [1, 1, 8, 8], scalars: (0..<64).map { $0 < 40 ? 1 : 0 })
+        let likelihood = MaskedGaussianObservation(mask: mask, noiseStandardDeviation: 0.2)
+        var generator = PhiloxRandom(seed: 6)
+        let network = ImageHTransformNetwork<Double>(architecture: tinyArchitecture(featureChannels: 0), using: &generator)
+        randomizeOutputLayers(network)
+
+        let x0 = normalTensor([4, 1, 8, 8], stream: 430)
+        let y = likelihood.sample(given: x0, using: &generator)
+        let imageModel = DEFTModel(prior: prior, schedule: schedule, network: network)
+        let flatModel = DEFTModel(
+            prior: prior, schedule: schedule, network: FlattenedImageHTransform(network: network, imageShape: [1, 8, 8]))
+
+        var imageDraws = PhiloxRandom(seed: 7)
+        var flatDraws = PhiloxRandom(seed: 7)
+        let one = Tensor<Double>(shape: [], repeating: 1)
+        let imageGradients = vectorJacobianProduct(at: [], cotangent: one, parameters: network.parameters) { _ in
+            imageModel.loss(x0: x0, conditioning: ObservationBatch(observation: y, likelihood: likelihood), using: &imageDraws)
+        }
+        let flatGradients = vectorJacobianProduct(at: [], cotangent: one, parameters: network.parameters) { _ in
+            flatModel.loss(
+                x0: x0.reshaped(to: [4, 64]),
+                conditioning: ObservationBatch(observation: y.reshaped(to: [4, 64]), likelihood: likelihood), using: &flatDraws)
+        }
+        let (imageLoss, flatLoss) = (imageGradients.value.scalar, flatGradients.value.scalar)
+        XCTAssertGreaterThan(imageLoss, 0)
+        XCTAssertEqual(imageLoss, flatLoss, accuracy: 1e-12 * imageLoss)
+        for (image, flat) in zip(imageGradients.parameterGradients, flatGradients.parameterGradients) {
+            let scale = image.scalars.map(abs).max()!
+            XCTAssertLessThanOrEqual(maximumDifference(image.scalars, flat.scalars), 1e-12 * Swift.max(scale, 1))
+        }
+    }
+
+    func testSaveAndLoadRoundTrip() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ImageHTransformTests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("h.safetensors")
+
+        var generator = PhiloxRandom(seed: 8)
+        let network = ImageHTransformNetwork<Double>(
+            architecture: tinyArchitecture(featureChannels: 2), task: "inpainting", using: &generator)
+        randomizeOutputLayers(network)
+        try network.save(to: url, metadata: ["steps": "12"])
+
+        let loaded = try ImageHTransformNetwork<Double>(contentsOf: url, expectedTask: "inpainting")
+        XCTAssertEqual(loaded.architecture, network.architecture)
+        XCTAssertEqual(loaded.task, "inpainting")
+        XCTAssertEqual(loaded.namedParameters.map(\.name), network.namedParameters.map(\.name))
+        for ((name, original), (_, copy)) in zip(network.namedParameters, loaded.namedParameters) {
+            XCTAssertEqual(copy.value.scalars, original.value.scalars, name)
+        }
+        XCTAssertEqual(try SafeTensorsFile(contentsOf: url).metadata["steps"], "12")
+        XCTAssertNoThrow(try ImageHTransformNetwork<Float>(contentsOf: url))
+
+        XCTAssertThrowsError(try ImageHTransformNetwork<Double>(contentsOf: url, expectedTask: "ct")) { error in
+            XCTAssertTrue("\(error)".contains("trained for task 'inpainting', not 'ct'"), "\(error)")
+        }
+
+        // Tensors of one architecture under the JSON of another.
+        var other = network.architecture
+        other.baseChannels = 6
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let mismatched = folder.appendingPathComponent("mismatched.safetensors")
+        try SafeTensorsFile.write(network.parameterValues, metadata: [
+            "format": ImageHTransformNetwork<Double>.fileFormat,
+            "architecture": String(decoding: try encoder.encode(other), as: UTF8.self),
+        ], to: mismatched)
+        XCTAssertThrowsError(try ImageHTransformNetwork<Double>(contentsOf: mismatched)) { error in
+            XCTAssertTrue(error is HTransformFileError, "\(error)")
+        }
+
+        // A weight file of another kind.
+        let foreign = folder.appendingPathComponent("foreign.safetensors")
+        try SafeTensorsFile.write(network.parameterValues, metadata: [:], to: foreign)
+        XCTAssertThrowsError(try ImageHTransformNetwork<Double>(contentsOf: foreign)) { error in
+            XCTAssertTrue("\(error)".contains("is this an h-transform file?"), "\(error)")
+        }
+    }
+
+    func testImageFineTuningReducesLoss() {
+        // Standard normal 8 × 8 "images" with a third of the pixels observed at σ_y = 0.1.
+        // The initial guidance term c_t g is far too large at high noise (c_t ≈ −160 at
+        // the last step), so the first losses are in the hundreds of thousands and a
+        // working optimiser cuts them by orders of magnitude. The bound of a tenth is loose.
+        let prior = StandardNormalNoisePredictor<Float>(schedule: schedule)
+        let mask = Tensor<Float>(shape: [1, 1, 8, 8], scalars: (0..<64).map { $0 % 3 == 0 ? 1 : 0 })
+        let likelihood = MaskedGaussianObservation(mask: mask, noiseStandardDeviation: 0.1)
+        var draws = PhiloxRandom(seed: 9)
+        let images = Tensor<Float>.normal(shape: [64, 1, 8, 8], using: &draws)
+        var architecture = tinyArchitecture(featureChannels: 1)
+        architecture.tweedieBounds = nil
+        let configuration = DEFTImageFineTuningConfiguration(
+            training: DEFTTrainingConfiguration(steps: 300, batchSize: 8, learningRate: 3e-3, warmupSteps: 20, reportInterval: 100),
+            architecture: architecture, seed: 3)
+        let fineTuning = DEFTImageFineTuning(
+            prior: prior, schedule: schedule, images: images, observationModel: likelihood, features: { $0 },
+            task: "test", configuration: configuration)
+        XCTAssertEqual(fineTuning.network.architecture.featureChannels, 1)
+        XCTAssertNotEqual(fineTuning.network.architecture.gradientInputScale, 0.5, "the scale must be estimated")
+
+        var reports: [DEFTTrainingProgress] = []
+        fineTuning.train { reports.append($0) }
+        XCTAssertEqual(reports.map(\.step), [100, 200, 300])
+        let losses = fineTuning.trainer.losses
+        XCTAssertEqual(losses.count, 300)
+        let first = losses.prefix(20).reduce(0, +) / 20
+        let last = losses.suffix(20).reduce(0, +) / 20
+        print("image fine-tuning on the toy problem: mean loss of the first 20 steps \(first), of the last 20 \(last)")
+        XCTAssertLessThan(last, first / 10)
+
+        let observations = likelihood.sample(given: images.slice(alongAxis: 0, 0..<4), using: &draws)
+        let predictor = fineTuning.conditionedPredictor(for: observations)
+        let x = Tensor<Float>.normal(shape: [4, 1, 8, 8], using: &draws)
+        XCTAssertEqual(predictor.predictNoise(x, at: Tensor(shape: [4], repeating: 500)).shape, [4, 1, 8, 8])
+    }
+}
