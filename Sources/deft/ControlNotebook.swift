@@ -248,8 +248,9 @@ struct ControlNotebook {
             (VmHWM, reset through /proc/self/clear_refs) over the resident size before the call:
             backpropagation keeps the solver's graph, the checkpointed adjoint ⌈log₂ N⌉ states
             and one step's graph, the stochastic adjoint every eighth state, the stored-path
-            log-variance loss the path's values, and the recomputed one nothing beyond one step. Memory that the allocator freed in an earlier call is reused without a rise,
-            so the rows of one size are an upper bound for those measured after them.
+            log-variance loss the path's values, and the recomputed one nothing beyond one step.
+            Memory that the allocator freed in an earlier call is reused without a rise, so the
+            rows of one size are an upper bound for those measured after them.
 
             | method | steps | seconds | peak rise (MB) |
             | --- | ---: | ---: | ---: |
