@@ -16,3 +16,12 @@ static inline int deft_cpu_supports_avx512(void) {
 
 // Float activations compiled for AVX-512 and AVX2 as well as the baseline target.
 #include "element_kernels.h"
+
+// glibc's malloc tuning, which Swift's Glibc module does not export.
+#include <malloc.h>
+
+/// Raises glibc's mmap threshold to `mmap_threshold` bytes and its trim threshold to
+/// `trim_threshold` bytes; returns 1 when glibc accepted both.
+static inline int deft_set_malloc_thresholds(int mmap_threshold, int trim_threshold) {
+    return mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1 && mallopt(M_TRIM_THRESHOLD, trim_threshold) == 1;
+}

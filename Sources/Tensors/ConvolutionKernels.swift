@@ -51,8 +51,12 @@ func validPositions(offset: Int, extent: Int, stride: Int, count: Int) -> Range<
 
 /// Writes row `(c, ki, kj)`, column `(oy, ox)` of the column matrix as the pixel that
 /// filter tap `(ki, kj)` meets at window position `(oy, ox)`, or zero in the padding.
+/// Consecutive rows start `leadingDimension` elements apart (at least `g.positions`), so
+/// that several images can fill adjacent column blocks of one matrix.
 @inline(__always)
-func im2colKernel<T: TensorScalar>(_ image: UnsafePointer<T>, _ columns: UnsafeMutablePointer<T>, _ g: ConvolutionGeometry) {
+func im2colKernel<T: TensorScalar>(
+    _ image: UnsafePointer<T>, _ columns: UnsafeMutablePointer<T>, _ g: ConvolutionGeometry, leadingDimension: Int
+) {
     let (height, width, stride) = (g.height, g.width, g.stride)
     let (outputHeight, outputWidth) = (g.outputHeight, g.outputWidth)
     var row = columns
@@ -83,7 +87,7 @@ func im2colKernel<T: TensorScalar>(_ image: UnsafePointer<T>, _ columns: UnsafeM
                         zeroShortRun(output + valid.upperBound, count: outputWidth - valid.upperBound)
                     }
                 }
-                row += outputHeight * outputWidth
+                row += leadingDimension
             }
         }
     }
@@ -127,10 +131,13 @@ func zeroShortRun<T: TensorScalar>(_ start: UnsafeMutablePointer<T>, count: Int)
     }
 }
 
-/// Zeroes the image, then adds every entry of the column matrix to the pixel it was read
-/// from by `im2colKernel`. Entries that fall in the padding are dropped.
+/// Zeroes the image, then adds every entry of the column matrix, whose rows start
+/// `leadingDimension` elements apart, to the pixel it was read from by `im2colKernel`.
+/// Entries that fall in the padding are dropped.
 @inline(__always)
-func col2imKernel<T: TensorScalar>(_ columns: UnsafePointer<T>, _ image: UnsafeMutablePointer<T>, _ g: ConvolutionGeometry) {
+func col2imKernel<T: TensorScalar>(
+    _ columns: UnsafePointer<T>, _ image: UnsafeMutablePointer<T>, _ g: ConvolutionGeometry, leadingDimension: Int
+) {
     let (height, width, stride) = (g.height, g.width, g.stride)
     let (outputHeight, outputWidth) = (g.outputHeight, g.outputWidth)
     image.update(repeating: 0, count: g.imageSize)
@@ -155,7 +162,7 @@ func col2imKernel<T: TensorScalar>(_ columns: UnsafePointer<T>, _ image: UnsafeM
                         for i in 0..<count { output[i &* stride] += input[i] }
                     }
                 }
-                row += outputHeight * outputWidth
+                row += leadingDimension
             }
         }
     }

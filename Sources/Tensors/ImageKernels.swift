@@ -2,12 +2,16 @@
 // each calls the generic kernel with its concrete type, so the loops are specialised.
 
 extension Float {
-    public static func im2col(_ image: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry) {
-        im2colKernel(image, columns, geometry)
+    public static func im2col(
+        _ image: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry, leadingDimension: Int
+    ) {
+        im2colKernel(image, columns, geometry, leadingDimension: leadingDimension)
     }
 
-    public static func col2im(_ columns: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry) {
-        col2imKernel(columns, image, geometry)
+    public static func col2im(
+        _ columns: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry, leadingDimension: Int
+    ) {
+        col2imKernel(columns, image, geometry, leadingDimension: leadingDimension)
     }
 
     public static func groupNormForward(
@@ -43,12 +47,16 @@ extension Float {
 }
 
 extension Double {
-    public static func im2col(_ image: UnsafePointer<Double>, _ columns: UnsafeMutablePointer<Double>, geometry: ConvolutionGeometry) {
-        im2colKernel(image, columns, geometry)
+    public static func im2col(
+        _ image: UnsafePointer<Double>, _ columns: UnsafeMutablePointer<Double>, geometry: ConvolutionGeometry, leadingDimension: Int
+    ) {
+        im2colKernel(image, columns, geometry, leadingDimension: leadingDimension)
     }
 
-    public static func col2im(_ columns: UnsafePointer<Double>, _ image: UnsafeMutablePointer<Double>, geometry: ConvolutionGeometry) {
-        col2imKernel(columns, image, geometry)
+    public static func col2im(
+        _ columns: UnsafePointer<Double>, _ image: UnsafeMutablePointer<Double>, geometry: ConvolutionGeometry, leadingDimension: Int
+    ) {
+        col2imKernel(columns, image, geometry, leadingDimension: leadingDimension)
     }
 
     public static func groupNormForward(

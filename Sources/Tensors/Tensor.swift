@@ -129,6 +129,7 @@ final class TensorStorage<Scalar>: @unchecked Sendable {
     @usableFromInline let count: Int
 
     init(count: Int) {
+        _ = MemoryReuse.configured
         self.count = count
         // 64-byte alignment keeps vector loads and BLAS panels on cache-line boundaries.
         let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(count, 1) * MemoryLayout<Scalar>.stride, alignment: 64)

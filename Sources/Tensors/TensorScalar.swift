@@ -48,12 +48,18 @@ where Self.RawSignificand: FixedWidthInteger {
     // Image kernels, implemented for Float and Double in `ImageKernels.swift`.
 
     /// Unfolds one image `[channels, height, width]` into the columns
-    /// `[channels · kernelHeight · kernelWidth, outputHeight · outputWidth]` (im2col).
-    static func im2col(_ image: UnsafePointer<Self>, _ columns: UnsafeMutablePointer<Self>, geometry: ConvolutionGeometry)
+    /// `[channels · kernelHeight · kernelWidth, outputHeight · outputWidth]` (im2col), a
+    /// matrix whose rows start `leadingDimension ≥ outputHeight · outputWidth` elements apart.
+    static func im2col(
+        _ image: UnsafePointer<Self>, _ columns: UnsafeMutablePointer<Self>, geometry: ConvolutionGeometry,
+        leadingDimension: Int)
 
-    /// Folds columns back into one image, summing overlapping windows and overwriting
-    /// `image` (col2im, the adjoint of `im2col`).
-    static func col2im(_ columns: UnsafePointer<Self>, _ image: UnsafeMutablePointer<Self>, geometry: ConvolutionGeometry)
+    /// Folds columns, whose rows start `leadingDimension` elements apart, back into one
+    /// image, summing overlapping windows and overwriting `image` (col2im, the adjoint of
+    /// `im2col`).
+    static func col2im(
+        _ columns: UnsafePointer<Self>, _ image: UnsafeMutablePointer<Self>, geometry: ConvolutionGeometry,
+        leadingDimension: Int)
 
     /// Normalises `[batch, channels, spatial]` per (sample, group), then scales and offsets
     /// each channel. Writes each group's mean and 1/√(variance + ε) as `[batch, groups]`.
@@ -82,6 +88,18 @@ where Self.RawSignificand: FixedWidthInteger {
     static func upsampleNearest2d(
         _ input: UnsafePointer<Self>, _ output: UnsafeMutablePointer<Self>,
         planes: Int, height: Int, width: Int, factor: Int, scale: Self)
+}
+
+extension TensorScalar {
+    /// Unfolds one image into contiguous columns `[C · kH · kW, outputHeight · outputWidth]`.
+    public static func im2col(_ image: UnsafePointer<Self>, _ columns: UnsafeMutablePointer<Self>, geometry: ConvolutionGeometry) {
+        im2col(image, columns, geometry: geometry, leadingDimension: geometry.positions)
+    }
+
+    /// Folds contiguous columns `[C · kH · kW, outputHeight · outputWidth]` back into one image.
+    public static func col2im(_ columns: UnsafePointer<Self>, _ image: UnsafeMutablePointer<Self>, geometry: ConvolutionGeometry) {
+        col2im(columns, image, geometry: geometry, leadingDimension: geometry.positions)
+    }
 }
 
 /// Element-wise functions of one argument.

@@ -28,6 +28,12 @@ final class ConvolutionTests: XCTestCase {
         // Stride 1 without padding on a non-square image: the adjoint runs as a
         // convolution with the flipped filter and padding 2.
         Case(batch: 3, channels: 2, height: 6, width: 4, outputChannels: 3, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 0),
+        // Batches of small images, whose columns share one GEMM in groups of several
+        // images, with a last group that is not full: 3×3 "same", 1×1, and stride 2,
+        // whose adjoint runs on col2im.
+        Case(batch: 11, channels: 3, height: 5, width: 6, outputChannels: 4, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1),
+        Case(batch: 9, channels: 3, height: 4, width: 5, outputChannels: 2, kernelHeight: 1, kernelWidth: 1, stride: 1, padding: 0),
+        Case(batch: 7, channels: 2, height: 7, width: 5, outputChannels: 3, kernelHeight: 3, kernelWidth: 3, stride: 2, padding: 1),
     ]
 
     func testConv2dMatchesDirectLoop() {
