@@ -9,7 +9,7 @@ import Tensors
 enum ControlCommand {
     static let help = """
         usage: deft control --problem FILE.json|mixture|ct [options]
-               deft control --notebook DIR [--problem FILE.json]
+               deft control --notebook DIR [--problem FILE.json] [--quick]
 
         Learns the h-transform h_t(x) of a frozen diffusion prior by minimising a
         stochastic control objective over paths of the controlled reverse SDE
@@ -81,6 +81,8 @@ enum ControlCommand {
           --notebook DIR        compare the objectives on FILE.json (default
                                 examples/control-gaussian-2d.json) and write
                                 DIR/control-objectives.md with its figures
+          --quick               with --notebook: 30 training steps and fewer paths, to
+                                check the generator in seconds
           --quiet               no progress on standard error
           --help                show this text
         """
@@ -97,11 +99,14 @@ enum ControlCommand {
                 "knots", "training-steps", "batch-size", "learning-rate", "checkpoints", "checkpoint-interval", "samples", "seed",
                 "output", "notebook", "prior", "image-index", "guidance-scale",
             ],
-            boolean: ["json", "quiet"])
+            boolean: ["json", "quiet", "quick"])
         Log.isQuiet = options.flag("quiet")
 
         if let folder = options.string("notebook") {
-            try ControlNotebook(folder: URL(fileURLWithPath: folder), problemPath: options.string("problem") ?? "examples/control-gaussian-2d.json").write()
+            try ControlNotebook(
+                folder: URL(fileURLWithPath: folder), problemPath: options.string("problem") ?? "examples/control-gaussian-2d.json",
+                isQuick: options.flag("quick")
+            ).write()
             return
         }
         guard let problemName = options.string("problem") else {

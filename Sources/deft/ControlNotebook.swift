@@ -11,6 +11,10 @@ import Tensors
 struct ControlNotebook {
     let folder: URL
     let problemPath: String
+    /// Trains 30 steps instead of 300, draws 1000 samples, measures costs at 64 steps only
+    /// and spreads over 4 batches, to check the generator quickly; the prose then overstates
+    /// the sizes.
+    var isQuick = false
 
     static let pairings = [
         ("relative-entropy", "backprop"), ("relative-entropy", "adjoint"), ("relative-entropy", "stochastic-adjoint"),
@@ -20,21 +24,22 @@ struct ControlNotebook {
     func write() throws {
         let figures = folder.appendingPathComponent("figures")
         try FileManager.default.createDirectory(at: figures, withIntermediateDirectories: true)
-        let options = try CommandLineOptions(command: "control", arguments: [], valued: ["reward", "samples", "seed"], boolean: [])
+        let options = try CommandLineOptions(
+            command: "control", arguments: isQuick ? ["--samples", "1000"] : [], valued: ["reward", "samples", "seed"], boolean: [])
         let steps = 64
         let setup = try ControlCommand.gaussianSetup(path: problemPath, options, steps: steps, gridKind: "quadratic")
         guard case let .gaussian(oracle, _) = setup.reference else { return }
 
         // 1. Time and memory of one gradient as the number of solver steps grows, measured
         // first, before the allocator keeps freed memory from earlier runs.
-        let costs = try [64, 256, 1024].flatMap { n in try gradientCosts(setup, steps: n, model: makeModel(setup.problem)) }
+        let costs = try (isQuick ? [64] : [64, 256, 1024]).flatMap { n in try gradientCosts(setup, steps: n, model: makeModel(setup.problem)) }
 
         // 2. Train every pairing with the same settings, keeping the loss of every step.
         var rows: [(settings: ControlSettings, report: ControlReport, losses: [Double], parameters: [String: Tensor<Double>])] = []
         var samplesOfFirst: Tensor<Double>?
         for (objective, gradient) in Self.pairings {
             let settings = ControlSettings(
-                objective: objective, gradient: gradient, modelKind: "affine", knotCount: 16, trainingSteps: 300,
+                objective: objective, gradient: gradient, modelKind: "affine", knotCount: 16, trainingSteps: isQuick ? 30 : 300,
                 batchSize: 256, learningRate: 0.2, checkpointInterval: 8)
             var losses: [Double] = []
             Log.info("notebook: training \(objective) with \(gradient) gradients")
@@ -77,7 +82,7 @@ struct ControlNotebook {
     }
 
     /// Returns, per estimator, ‖mean gradient‖ and √(tr Cov) of one batch's gradient over
-    /// 16 independent batches of 256 paths.
+    /// 16 independent batches of 256 paths (4 with `isQuick`).
     private func gradientSpread(_ problem: ControlProblem<VPSDE<Double>>, _ model: AffineHTransform<Double>) throws -> [Spread] {
         let reference = try problem.relativeEntropy(model, randomness: problem.randomness(batch: 8192, seed: 900), gradient: .detached).loss
         let normalizer = ScalarLogNormalizer<Double>(initialValue: -reference)
@@ -89,11 +94,12 @@ struct ControlNotebook {
             ("trajectory balance (k = −J), detached", { Array(try problem.trajectoryBalance(model, logNormalizer: normalizer, randomness: $0).gradients.dropLast()) }),
         ]
         return try estimators.map { name, estimate in
-            let draws = try (0..<16).map { seed in
+            let batchCount = isQuick ? 4 : 16
+            let draws = try (0..<batchCount).map { seed in
                 Tensor.concatenate(try estimate(problem.randomness(batch: 256, seed: 1000 + UInt64(seed))).map { $0.reshaped(to: [-1]) }, alongAxis: 0)
             }
-            let mean = draws.dropFirst().reduce(draws[0], +) * (1.0 / 16)
-            let variance = draws.reduce(0.0) { $0 + (($1 - mean) * ($1 - mean)).sum() } / 15
+            let mean = draws.dropFirst().reduce(draws[0], +) * (1.0 / Double(batchCount))
+            let variance = draws.reduce(0.0) { $0 + (($1 - mean) * ($1 - mean)).sum() } / Double(batchCount - 1)
             return Spread(name: name, meanNorm: (mean * mean).sum().squareRoot(), standardDeviation: variance.squareRoot())
         }
     }

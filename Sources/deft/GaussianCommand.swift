@@ -8,7 +8,7 @@ import Tensors
 enum GaussianCommand {
     static let help = """
         usage: deft gaussian --problem FILE.json [options]
-               deft gaussian --notebook DIR
+               deft gaussian --notebook DIR [--quick]
 
         Reads a Gaussian inverse problem (data N(m, S), observation y = A x0 + noise_std ξ,
         a VP noise schedule) and prints the posterior p(x0 | y), the log-evidence ln p(y)
@@ -33,6 +33,8 @@ enum GaussianCommand {
           --json              print the results as JSON on standard output
           --notebook DIR      rerun the Gaussian theorem checks and write
                               DIR/gaussian-theorem-checks.md with its figures
+          --quick             with --notebook: 20 times fewer paths and training
+                              steps, to check the generator in about a minute
           --quiet             no progress on standard error
           --help              show this text
         """
@@ -44,11 +46,11 @@ enum GaussianCommand {
         }
         let options = try CommandLineOptions(
             command: "gaussian", arguments: arguments,
-            valued: ["problem", "method", "query", "training-steps", "batch-size", "notebook"], boolean: ["json", "quiet"])
+            valued: ["problem", "method", "query", "training-steps", "batch-size", "notebook"], boolean: ["json", "quiet", "quick"])
         Log.isQuiet = options.flag("quiet")
 
         if let folder = options.string("notebook") {
-            try GaussianNotebook(folder: URL(fileURLWithPath: folder)).write()
+            try GaussianNotebook(folder: URL(fileURLWithPath: folder), isQuick: options.flag("quick")).write()
             return
         }
         guard let path = options.string("problem") else {

@@ -11,6 +11,9 @@ import Tensors
 /// on the same build gives the same numbers, timings aside.
 struct GaussianNotebook {
     let folder: URL
+    /// Cuts path counts and training steps 20-fold (to at least 200), to check the
+    /// generator quickly; the page's prose then overstates the sizes.
+    var isQuick = false
 
     static let fileName = "gaussian-theorem-checks.md"
     /// β(t) linear from 0.1 to 20 on [0, T].
@@ -30,6 +33,9 @@ struct GaussianNotebook {
         try FileManager.default.createDirectory(at: figures, withIntermediateDirectories: true)
         let start = Date()
         var text = header()
+        if isQuick {
+            text += "**Quick run**: path counts and training steps are cut 20-fold, so the sizes in the text do not apply.\n\n"
+        }
         Log.info("notebook: problems")
         text += problemSection()
         Log.info("notebook: (a) posterior sampling")
@@ -102,7 +108,7 @@ struct GaussianNotebook {
             let oracle = problem.oracle
             let target = oracle.target
             let start = oracle.diffusedTarget(alphaBar: sde.alphaBar(1))
-            let paths = try ConditionalPaths(oracle: oracle, sde: sde, startLaw: start, count: 8000, steps: 256, seed: 3)
+            let paths = try ConditionalPaths(oracle: oracle, sde: sde, startLaw: start, count: size(8000), steps: 256, seed: 3)
             let moments = SampleMoments(paths.terminal)
             let meanErrors = moments.meanStandardErrors
             let covarianceErrors = moments.covarianceStandardErrors(reference: target.covariance)
@@ -144,7 +150,7 @@ struct GaussianNotebook {
             logarithmicY: true)
         text += "| d | n | T | simulated | closed form | standard error of the norm |\n|---:|---:|---:|---:|---:|---:|\n"
         var rates: [String] = []
-        for (problem, count) in [(Self.problems[1], 10_000), (Self.problems[2], 4000)] {
+        for (problem, count) in [(Self.problems[1], size(10_000)), (Self.problems[2], size(4000))] {
             let oracle = problem.oracle
             let standard = MultivariateNormal.standard(dimension: problem.dimension)
             var measured: [(x: Double, y: Double)] = []
@@ -203,15 +209,16 @@ struct GaussianNotebook {
 
             """
         let cases: [(GaussianProblem, Int)] = [
-            (Self.problems[1], 4000),
-            (Self.problems[2], 6000),
+            (Self.problems[1], size(4000)),
+            (Self.problems[2], size(6000)),
             (GaussianProblem.generated(
                 dimension: 2, observationDimension: 1, noiseStd: 0.5,
-                schedule: .ddpm(steps: 1000, betaStart: 1e-4, betaEnd: 0.02), seed: 7), 4000),
+                schedule: .ddpm(steps: 1000, betaStart: 1e-4, betaEnd: 0.02), seed: 7), size(4000)),
         ]
         var lossPlot = SVGLinePlot(
             title: "DEFT training loss (mean over 100 steps)", xLabel: "step", yLabel: "loss", logarithmicY: true)
-        for (problem, steps) in cases {
+        for (fullProblem, steps) in cases {
+            let problem = sampled(fullProblem)
             let settings = GaussianScoreMatchingRun.Settings(trainingSteps: steps, batchSize: 256, comparesWithExactSampler: true)
             let run = GaussianScoreMatchingRun(problem: problem, settings: settings)
             let result = try run.run(queries: [])
@@ -248,7 +255,7 @@ struct GaussianNotebook {
 
 
             """
-        let perTime = try perTimeErrors(problem: Self.problems[1], steps: 4000)
+        let perTime = try perTimeErrors(problem: Self.problems[1], steps: size(4000))
         var errorPlot = SVGLinePlot(
             title: "Learned h^φ by time, d = 2", xLabel: "t", yLabel: "ε-units", logarithmicY: true)
         errorPlot.series.append(.init(label: "RMS of target −√(1 − ᾱ) h*", points: perTime.map { ($0.t, $0.targetSize) }))
@@ -336,7 +343,7 @@ struct GaussianNotebook {
             var spread = 0.0
             for steps in Self.pathStepCounts {
                 let paths = try ConditionalPaths(
-                    oracle: oracle, sde: sde, startLaw: .standard(dimension: problem.dimension), count: 2000, steps: steps, seed: 5)
+                    oracle: oracle, sde: sde, startLaw: .standard(dimension: problem.dimension), count: size(2000), steps: steps, seed: 5)
                 let logLikelihood = rows(paths.terminal).map { oracle.tilt.logWeight($0) }
                 let starts = rows(paths.start)
                 var total = 0.0
@@ -390,7 +397,7 @@ struct GaussianNotebook {
             var costs: [(Double, Double)] = []
             var floors: [Double] = []
             for steps in [128, 512] {
-                let paths = try ConditionalPaths(oracle: oracle, sde: sde, startLaw: standard, count: 4000, steps: steps, seed: 5)
+                let paths = try ConditionalPaths(oracle: oracle, sde: sde, startLaw: standard, count: size(4000), steps: steps, seed: 5)
                 let logLikelihood = rows(paths.terminal).map { oracle.tilt.logWeight($0) }
                 let count = logLikelihood.count
                 let cost = (0..<count).map { paths.controlEnergy[$0, 0] - logLikelihood[$0] + paths.martingale[$0, 0] }
@@ -493,6 +500,18 @@ struct GaussianNotebook {
         let covariance = points.reduce(0) { $0 + ($1.0 - meanX) * ($1.1 - meanY) }
         let variance = points.reduce(0) { $0 + ($1.0 - meanX) * ($1.0 - meanX) }
         return covariance / variance
+    }
+
+    private func size(_ full: Int) -> Int {
+        isQuick ? Swift.max(full / 20, 200) : full
+    }
+
+    /// Returns `problem` with its posterior sample count cut by `size`.
+    private func sampled(_ problem: GaussianProblem) -> GaussianProblem {
+        GaussianProblem(
+            mean: problem.mean, covariance: problem.covariance, operatorMatrix: problem.operatorMatrix,
+            noiseStd: problem.noiseStd, observation: problem.observation, schedule: problem.schedule, seed: problem.seed,
+            samples: size(problem.samples))
     }
 
     private func fixed(_ value: Double, _ digits: Int) -> String {

@@ -23,6 +23,9 @@ enum ImagingNotebookCommand {
           --seed N            seed of the observation noise and the samplers (default 0)
           --data DIR          folder of the Fashion-MNIST files (default /usr/share/datasets/fashion-mnist)
           --output DIR        folder of the figures (default notebooks-md/imaging)
+          --quick             compare only the two shortest samplers (DDIM with 10 steps
+                              and the probability-flow ODE), to check the generator in
+                              seconds with small --images and --samples
           --quiet             no progress on standard error
           --help              show this text
         """
@@ -34,7 +37,7 @@ enum ImagingNotebookCommand {
         }
         let options = try CommandLineOptions(
             command: "imaging-notebook", arguments: arguments,
-            valued: ["prior", "classifier", "images", "samples", "seed", "data", "output"], boolean: ["quiet"])
+            valued: ["prior", "classifier", "images", "samples", "seed", "data", "output"], boolean: ["quiet", "quick"])
         Log.isQuiet = options.flag("quiet")
         let imageCount = try options.int("images", default: 100, range: 8...1000)
         let sampleCount = try options.int("samples", default: 128, range: 8...10_000)
@@ -53,7 +56,7 @@ enum ImagingNotebookCommand {
         print("\n## Operators\n")
         try operatorSection(evaluation, imageCount: imageCount, classifier: classifier, seed: seed, output: output)
         print("\n## Prior samples\n")
-        try samplesSection(prior, classifier: classifier, sampleCount: sampleCount, seed: seed, output: output)
+        try samplesSection(prior, classifier: classifier, sampleCount: sampleCount, seed: seed, output: output, isQuick: options.flag("quick"))
     }
 
     // MARK: - Data
@@ -223,7 +226,8 @@ enum ImagingNotebookCommand {
     // MARK: - Prior samples
 
     static func samplesSection(
-        _ prior: UNetNoisePredictor<Float>, classifier: FashionClassifier<Float>, sampleCount: Int, seed: UInt64, output: URL
+        _ prior: UNetNoisePredictor<Float>, classifier: FashionClassifier<Float>, sampleCount: Int, seed: UInt64, output: URL,
+        isQuick: Bool = false
     ) throws {
         let schedule = prior.schedule
         let process = ContinuousDDPM(schedule: schedule)
@@ -241,13 +245,14 @@ enum ImagingNotebookCommand {
         print("\n```\n" + SampleCommand.labelDistribution(classifier.predictedClasses(samples)) + "\n```\n")
 
         // The other samplers on 8 images each: timings and a row of the comparison figure.
-        let others: [SampleCommand.NamedSampler] = [
+        let all: [SampleCommand.NamedSampler] = [
             SampleCommand.NamedSampler(name: "DDIM, 10 steps, η = 0", sampler: DDIMSampler(schedule: schedule, steps: 10)),
             SampleCommand.NamedSampler(name: "DDIM, 100 steps, η = 1", sampler: DDIMSampler(schedule: schedule, steps: 100, eta: 1)),
             SampleCommand.NamedSampler(name: "DDPM ancestral, 1000 steps", sampler: DDPMSampler(schedule: schedule)),
             SampleCommand.NamedSampler(name: "reverse SDE, Euler–Maruyama, 1000 steps", sampler: ReverseSDESampler(process: process, steps: 1000)),
             SampleCommand.NamedSampler(name: "probability-flow ODE, Heun, 50 steps", sampler: ProbabilityFlowSampler(process: process, steps: 50)),
         ]
+        let others = isQuick ? [all[0], all[all.count - 1]] : all
         print("| sampler | model calls | seconds for 8 images | top-1 labels of the 8 |")
         print("| --- | ---: | ---: | --- |")
         var rows: [Tensor<Float>] = []
