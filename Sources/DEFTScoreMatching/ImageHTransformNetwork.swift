@@ -31,12 +31,12 @@ public struct ImageHTransformArchitecture: Codable, Equatable, Sendable {
     ///
     /// A Gaussian likelihood has g = Aᵀ(y − A x̂₀) / σ_y², hundreds of times larger than
     /// the other inputs for σ_y = 0.05. With s = σ_y² (or 1 / the typical size of g) the
-    /// U-Net sees inputs of order 1.
+    /// U-Net's inputs are of order 1.
     public var gradientInputScale: Double
     /// The interval that x̂₀ is clamped to before g and the inputs are formed, nil for
     /// none (see `HTransform.tweedieBounds`). [−1, 1] suits image data: near the last
     /// DDPM step x̂₀ divides by √ᾱ ≈ 0.006 and leaves the data range by far, so g there
-    /// says nothing about y.
+    /// carries no information about y.
     public var tweedieBounds: ClosedRange<Double>?
 
     public init(
