@@ -19,7 +19,7 @@ import Tensors
 ///
 /// The inverse is computed by the structure the model offers:
 /// - a `SingularValueObservationModel`: exactly, A = U Σ Vᵀ gives
-///   Aᵀ(r² A Aᵀ + σ²)⁻¹ = V diag(σᵢ / (r² σᵢ² + σ_y²)) Uᵀ;
+///   Aᵀ(r² A Aᵀ + σ²)⁻¹ = V diag(σᵢ / (r² σᵢ² + σ_y²)) Uᵀ, with gain 0 where σᵢ = 0;
 /// - another `LinearObservationModel`: conjugate gradients on (r² A Aᵀ + σ_y² I) w = y − A x̂₀,
 ///   then Aᵀ w;
 /// - a nonlinear model: the isotropic approximation A Aᵀ ≈ I, so the cotangent on x̂₀ is
@@ -127,7 +127,11 @@ public struct PiGDMSampler: PosteriorSampler {
         if let spectral = model as? any SingularValueObservationModel<Scalar> {
             let values = spectral.singularValues
             let rank = values.shape[0]
-            let gains = values / (square(values) * Scalar(r2) + Scalar(sigma * sigma))
+            // A zero sᵢ carries no measurement, so its gain is 0, where the formula gives 0/0 once σ_y = 0.
+            let gains = Tensor<Scalar>(shape: [rank], scalars: values.scalars.map { value in
+                let s = Double(value)
+                return Scalar(s > 0 ? s / (r2 * s * s + sigma * sigma) : 0)
+            })
             let weighted = spectral.applyUTranspose(residual) * gains.reshaped(to: [1, rank])
             guard rank < signalCount else { return spectral.applyV(weighted) }
             let padding = Tensor<Scalar>(zeros: [residual.shape[0], signalCount - rank])

@@ -174,3 +174,39 @@ final class PosteriorSamplerTests: XCTestCase {
         }
     }
 }
+
+/// Spectral samplers on a spectrum with a zero singular value and noiseless observations.
+final class ZeroSingularValueTests: XCTestCase {
+    let schedule = DDPMSchedule.linear()
+
+    /// Draws 8 reconstructions of `observation` through `likelihood` from fixed N(0, I) starts.
+    private func draw(_ sampler: some PosteriorSampler, likelihood: DiagonalSpectrumObservation, observation: [Double]) throws -> Tensor<Double> {
+        var generator = PhiloxRandom(seed: 9)
+        let initial = initialNoise(shape: [8, 4], as: Double.self, using: &generator)
+        let y = Tensor<Double>(shape: [1, observation.count], scalars: observation) + Tensor(zeros: [8, observation.count])
+        let predictor = GaussianNoisePredictor<Double>(prior: PosteriorCase.prior, schedule: schedule)
+        return try sampler.sample(predictor, observation: y, likelihood: likelihood, from: initial, using: &generator)
+    }
+
+    /// A zero sᵢ carries no measurement, so a spectrum (1, 0) must give the draws of the
+    /// spectrum (1) on the same starts and noise, to rounding.
+    private func checkZeroMatchesDropped(_ sampler: some PosteriorSampler) throws {
+        let withZero = try draw(
+            sampler, likelihood: DiagonalSpectrumObservation(singularValues: [1, 0], signalCount: 4, noiseStandardDeviation: 0),
+            observation: [0.7, 0])
+        let dropped = try draw(
+            sampler, likelihood: DiagonalSpectrumObservation(singularValues: [1], signalCount: 4, noiseStandardDeviation: 0),
+            observation: [0.7])
+        XCTAssertTrue(withZero.scalars.allSatisfy(\.isFinite), "\(sampler.name): non-finite draws \(withZero.scalars)")
+        let difference = zip(withZero.scalars, dropped.scalars).map { Swift.abs($0 - $1) }.max()!
+        XCTAssertLessThan(difference, 1e-12, sampler.name)
+    }
+
+    func testPiGDMZeroSingularValue() throws {
+        try checkZeroMatchesDropped(PiGDMSampler(schedule: schedule, steps: 20))
+    }
+
+    func testDDRMZeroSingularValue() throws {
+        try checkZeroMatchesDropped(DDRMSampler(schedule: schedule))
+    }
+}
