@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Samplers", targets: ["Samplers"]),
         .library(name: "GaussianOracle", targets: ["GaussianOracle"]),
         .library(name: "Imaging", targets: ["Imaging"]),
+        .library(name: "ImageReconstruction", targets: ["ImageReconstruction"]),
         .executable(name: "deft", targets: ["deft"]),
     ],
     targets: [
@@ -36,12 +37,15 @@ let package = Package(
         // Image operators and likelihoods, metrics, Fashion-MNIST and PNG grids, the image
         // prior's training and the classifier.
         .target(name: "Imaging", dependencies: ["Tensors", "NeuralNetworks", "SDECore", "CPNG", "CGSL"]),
+        // DEFT, the baselines and A⁺y on the imaging tasks: fine-tuning, scoring, tables and
+        // figures, shared by the tool and the imaging benchmark.
+        .target(name: "ImageReconstruction", dependencies: ["Tensors", "SDECore", "DEFTScoreMatching", "Samplers", "Imaging"]),
 
         .executableTarget(
             name: "deft",
             dependencies: [
                 "Tensors", "NeuralNetworks", "SDECore", "ControlObjectives", "DEFTScoreMatching", "Samplers",
-                "GaussianOracle", "Imaging",
+                "GaussianOracle", "Imaging", "ImageReconstruction",
             ]
         ),
 
@@ -52,6 +56,9 @@ let package = Package(
         .executableTarget(
             name: "benchmark-sde", dependencies: ["Tensors", "NeuralNetworks", "SDECore", "ControlObjectives"],
             path: "benchmarks/SDE"),
+        .executableTarget(
+            name: "benchmark-imaging", dependencies: ["Tensors", "SDECore", "DEFTScoreMatching", "Imaging", "ImageReconstruction"],
+            path: "benchmarks/Imaging"),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks"]),
@@ -60,6 +67,8 @@ let package = Package(
         .testTarget(name: "ControlObjectivesTests", dependencies: ["ControlObjectives", "GaussianOracle"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], exclude: ["Fixtures"]),
         .testTarget(name: "SamplersTests", dependencies: ["Samplers", "GaussianOracle", "Imaging"]),
+        // Runs the built `deft` executable; `swift build --build-tests` builds it too.
+        .testTarget(name: "CommandLineTests", dependencies: ["Tensors", "NeuralNetworks", "Imaging"]),
     ],
     // Swift 5 mode: kernels hand raw buffer pointers to concurrent workers, which the
     // Swift 6 checker rejects even where each worker writes a disjoint range.

@@ -2,14 +2,14 @@ import Foundation
 import NeuralNetworks
 import Tensors
 
-/// `deft demo`: trains a small DDPM ε-model on a two-component Gaussian mixture in 2-D,
+/// `deft mixture`: trains a small DDPM ε-model on a two-component Gaussian mixture in 2-D,
 /// draws samples by ancestral sampling and compares them with the exact mixture.
 ///
 /// This is the library's end-to-end check that it trains a diffusion model, the prior
 /// that every conditioning method starts from. It runs in seconds on a laptop CPU.
-enum DemoCommand {
+enum MixtureCommand {
     static let help = """
-        usage: deft demo [options]
+        usage: deft mixture [options]
 
         Trains a DDPM ε-model (an MLP on x and a sinusoidal time embedding) on the mixture
         ½ N((-2, 0), 0.25 I) + ½ N((2, 0), 0.25 I), samples it with 1000 ancestral steps, and
@@ -33,7 +33,7 @@ enum DemoCommand {
             return
         }
         let options = try CommandLineOptions(
-            command: "demo", arguments: arguments,
+            command: "mixture", arguments: arguments,
             valued: ["steps", "batch-size", "samples", "seed", "output"], boolean: ["json", "quiet"])
         Log.isQuiet = options.flag("quiet")
         let configuration = MixtureDemo.Configuration(
@@ -45,7 +45,7 @@ enum DemoCommand {
 
         let summary = MixtureDemo(configuration: configuration).run()
 
-        let runFolder = try RunFolder.create(in: outputParent, prefix: "demo")
+        let runFolder = try RunFolder.create(in: outputParent, prefix: "mixture")
         try writeAtomically(try summary.jsonData(), to: runFolder.appendingPathComponent("summary.json"))
         try NumPyFile.write(summary.samples, to: runFolder.appendingPathComponent("samples.npy"))
         Log.info("wrote \(runFolder.path)/summary.json and samples.npy")

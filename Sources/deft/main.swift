@@ -8,7 +8,10 @@ struct Subcommand {
 }
 
 let subcommands: [Subcommand] = [
-    Subcommand(name: "demo", summary: "train a small DDPM model on a 2-D mixture and check its samples", run: DemoCommand.run),
+    Subcommand(name: "demo", summary: "the main job: fine-tune DEFT for an image task and compare it with the baselines", run: DemoCommand.run),
+    Subcommand(name: "finetune", summary: "fine-tune the DEFT h-network for an imaging task on the shipped prior", run: FinetuneCommand.run),
+    Subcommand(name: "evaluate", summary: "reconstruct evaluation images with DEFT and the baselines and score them", run: EvaluateCommand.run),
+    Subcommand(name: "mixture", summary: "train a small DDPM model on a 2-D mixture and check its samples", run: MixtureCommand.run),
     Subcommand(name: "gaussian", summary: "closed-form posterior, score and h-transform of a Gaussian problem; DEFT on it", run: GaussianCommand.run),
     Subcommand(name: "control", summary: "fit an h-transform by a stochastic control objective and sample it", run: ControlCommand.run),
     Subcommand(name: "train-prior", summary: "train the Fashion-MNIST image prior (a DDPM U-Net)", run: TrainPriorCommand.run),
@@ -16,8 +19,6 @@ let subcommands: [Subcommand] = [
     Subcommand(name: "sample", summary: "draw images from a trained prior with DDPM, DDIM, the reverse SDE or the ODE", run: SampleCommand.run),
     Subcommand(name: "export-prior", summary: "write a prior file from a training checkpoint and compare its weights", run: ExportPriorCommand.run),
     Subcommand(name: "imaging-notebook", summary: "make the figures and numbers of notebooks-md/imaging.md", run: ImagingNotebookCommand.run),
-    Subcommand(name: "sde-notebook", summary: "write notebooks-md/sde-solvers-and-gradients.md: solver orders, Brownian tree, gradients", run: SDENotebookCommand.run),
-    Subcommand(name: "reward-notebook", summary: "write notebooks-md/reward-tilting.md: sampling exp(r) p and ln Z against closed forms", run: RewardNotebookCommand.run),
 ]
 
 func printUsage() {

@@ -1,0 +1,100 @@
+import DEFTScoreMatching
+import Foundation
+import ImageReconstruction
+import Imaging
+import Tensors
+
+/// `deft evaluate`: reconstructs evaluation images of one task with DEFT and the baselines
+/// and scores them side by side.
+enum EvaluateCommand {
+    static let help = """
+        usage: deft evaluate --task NAME --h-network FILE [options]
+
+        Reconstructs the first --images Fashion-MNIST evaluation images (test images
+        0..<N) from one noisy observation each, with every method of --methods on the same
+        prior and observations, and scores them. Writes results.md (the table), results.json
+        and reconstructions.png (rows: ground truth, the observation shown as an image,
+        then each method) into a new folder under --output, and prints the table.
+
+        methods (--methods, comma-separated, default all):
+          deft     the fine-tuned h-network of --h-network with DDIM
+          dps      DPS, every step of the prior's schedule (1000 for the shipped prior)
+          pigdm    ΠGDM
+          ddrm     DDRM (linear tasks only; CT through the dense SVD of A)
+          reddiff  RED-diff
+          pinv     the pseudo-inverse A⁺y (linear tasks only)
+        A method that cannot run on the task is listed as not applicable.
+
+        columns:
+        \(ReconstructionReport.columnDefinitions)
+
+        tasks (--task): \(ImagingCommandOptions.taskNames)
+
+        options:
+          --task NAME             the inverse problem (default inpainting)
+          --h-network FILE        network from 'deft finetune' for the same task (needed for deft)
+          --methods LIST          methods to run (default deft,dps,pigdm,ddrm,reddiff,pinv)
+          --images N              evaluation images, 1 to 1000 (default 1000)
+        \(ImagingCommandOptions.samplingOptionsHelp)
+          --seed N                seed of the observation noise and the samplers (default 0)
+          --prior FILE            prior file (default models/fashion-mnist-prior.safetensors)
+          --classifier FILE       classifier weights (default models/fashion-classifier.safetensors)
+          --data DIR              folder of the Fashion-MNIST files (default /usr/share/datasets/fashion-mnist)
+          --output DIR            parent folder of the run folder (default runs)
+          --json                  print the table as JSON instead of Markdown
+          --quiet                 no progress on standard error
+          --help                  show this text
+        """
+
+    static func run(_ arguments: [String]) throws {
+        if arguments.contains("--help") {
+            print(help)
+            return
+        }
+        let options = try CommandLineOptions(
+            command: "evaluate", arguments: arguments,
+            valued: [
+                "task", "h-network", "methods", "images", "deft-steps", "pigdm-steps", "ddrm-steps", "reddiff-steps", "batch-size",
+                "seed", "prior", "classifier", "data", "output",
+            ],
+            boolean: ["json", "quiet"])
+        Log.isQuiet = options.flag("quiet")
+        let task = try ImagingCommandOptions.task(options)
+        let methodList = options.string("methods") ?? MethodCatalogue.names.joined(separator: ",")
+        guard let methods = MethodCatalogue.parseList(methodList) else {
+            throw CommandLineError.invalidValue(
+                command: "evaluate", option: "methods", value: methodList,
+                expected: "a comma-separated list of \(MethodCatalogue.names.joined(separator: ", "))")
+        }
+        let imageCount = try options.int("images", default: 1000, range: 1...1000)
+        let batchSize = try options.int("batch-size", default: 32, range: 1...1000)
+        let seed = try ImagingCommandOptions.seed(options)
+
+        let (prior, _) = try ImagingCommandOptions.prior(options)
+        let schedule = prior.schedule
+        let deftSteps = try ImagingCommandOptions.deftSteps(options, scheduleCount: schedule.count)
+        let baselineSteps = try ImagingCommandOptions.baselineSteps(options, scheduleCount: schedule.count)
+        var network: (network: ImageHTransformNetwork<Float>, fineTuningSeconds: Double?)?
+        if methods.contains("deft") {
+            let url = try ImagingCommandOptions.existingFile(options, "h-network", default: nil)
+            network = try loadFineTunedNetwork(contentsOf: url, task: task)
+        }
+        let classifier = try ImagingCommandOptions.classifier(options)
+
+        let likelihood: any GaussianObservationModel<Float> = task.observationModel()
+        let entries = try ImagingCommandOptions.methodEntries(
+            methods, task: task, likelihood: likelihood, prior: prior, network: network, deftSteps: deftSteps,
+            baselineSteps: baselineSteps)
+        let runFolder = try RunFolder.create(in: ImagingCommandOptions.outputParent(options), prefix: "evaluate-\(task.rawValue)")
+        let report = try ImagingCommandOptions.evaluate(
+            entries: entries, task: task, likelihood: likelihood, classifier: classifier,
+            directory: ImagingCommandOptions.dataDirectory(options), imageCount: imageCount, batchSize: batchSize, seed: seed,
+            runFolder: runFolder)
+
+        if options.flag("json") {
+            print(String(decoding: try report.jsonData(detailed: true), as: UTF8.self))
+        } else {
+            print(report.markdown)
+        }
+    }
+}

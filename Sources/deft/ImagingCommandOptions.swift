@@ -1,0 +1,181 @@
+import DEFTScoreMatching
+import Foundation
+import ImageReconstruction
+import Imaging
+import Tensors
+
+/// The options that `deft finetune`, `deft evaluate` and `deft demo` share: the task, the
+/// input files, the fine-tuning and sampling settings.
+enum ImagingCommandOptions {
+    static let taskNames = ImagingTask.allCases.map(\.rawValue).joined(separator: ", ")
+
+    /// Returns the task of `--task`, inpainting by default.
+    static func task(_ options: CommandLineOptions) throws -> ImagingTask {
+        let name = options.string("task") ?? ImagingTask.inpainting.rawValue
+        guard let task = ImagingTask(name: name) else {
+            throw CommandLineError.invalidValue(command: options.command, option: "task", value: name, expected: "one of \(taskNames)")
+        }
+        return task
+    }
+
+    /// Returns the URL of an input file, checking that it exists.
+    static func existingFile(_ options: CommandLineOptions, _ option: String, default defaultPath: String?) throws -> URL {
+        guard let path = options.string(option) ?? defaultPath else {
+            throw ImagingCommandError.missingOption(command: options.command, option: option)
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            let hint = defaultPath == path ? "run from the repository root or pass --\(option) FILE" : "check the path given to --\(option)"
+            throw ImagingCommandError.fileNotFound(option: option, path: path, hint: hint)
+        }
+        return URL(fileURLWithPath: path)
+    }
+
+    static func prior(_ options: CommandLineOptions) throws -> (predictor: UNetNoisePredictor<Float>, path: String) {
+        let url = try existingFile(options, "prior", default: SampleCommand.defaultPriorPath)
+        return (try UNetNoisePredictor<Float>(contentsOf: url), url.path)
+    }
+
+    static func classifier(_ options: CommandLineOptions) throws -> FashionClassifier<Float> {
+        let url = try existingFile(options, "classifier", default: FashionClassifier<Float>.defaultWeightsPath)
+        return try FashionClassifier<Float>(contentsOf: url)
+    }
+
+    static func dataDirectory(_ options: CommandLineOptions) -> URL {
+        options.string("data").map { URL(fileURLWithPath: $0) } ?? FashionMNIST.defaultDirectory
+    }
+
+    static func seed(_ options: CommandLineOptions) throws -> UInt64 {
+        UInt64(try options.int("seed", default: 0, range: 0...Int.max))
+    }
+
+    static func outputParent(_ options: CommandLineOptions) -> URL {
+        URL(fileURLWithPath: options.string("output") ?? "runs")
+    }
+
+    // MARK: - Fine-tuning
+
+    static let fineTuningOptionsHelp = """
+          --finetune-steps N      fine-tuning steps (default \(DEFTImageFineTuningConfiguration.defaultTraining.steps))
+          --finetune-batch-size N images per fine-tuning step (default \(DEFTImageFineTuningConfiguration.defaultTraining.batchSize))
+          --learning-rate X       peak Adam learning rate (default \(DEFTImageFineTuningConfiguration.defaultTraining.learningRate))
+        """
+
+    /// Returns the fine-tuning settings from the options named by `stepsOption` and
+    /// `batchSizeOption` and from `--learning-rate`.
+    static func fineTuningConfiguration(
+        _ options: CommandLineOptions, stepsOption: String, batchSizeOption: String, seed: UInt64
+    ) throws -> DEFTImageFineTuningConfiguration {
+        var training = DEFTImageFineTuningConfiguration.defaultTraining
+        let steps = try options.int(stepsOption, default: training.steps, range: 1...10_000_000)
+        let batchSize = try options.int(batchSizeOption, default: training.batchSize, range: 1...4096)
+        let learningRate = try options.double("learning-rate", default: training.learningRate, range: 1e-8...1)
+        // The warm-up must end before the last step; short runs (tests, smoke runs) get a tenth of their steps.
+        let warmup = Swift.min(training.warmupSteps, steps / 10)
+        training = DEFTTrainingConfiguration(
+            steps: steps, batchSize: batchSize, learningRate: learningRate, finalLearningRate: training.finalLearningRate,
+            warmupSteps: warmup, averageDecay: training.averageDecay, maximumGradientNorm: training.maximumGradientNorm,
+            reportInterval: Swift.max(1, Swift.min(training.reportInterval, steps / 10)))
+        return DEFTImageFineTuningConfiguration(training: training, seed: seed)
+    }
+
+    /// Fine-tunes the h-network for `task`, logging the progress lines.
+    static func fineTune(
+        task: ImagingTask, prior: UNetNoisePredictor<Float>, directory: URL, configuration: DEFTImageFineTuningConfiguration
+    ) throws -> FineTunedNetwork {
+        let images = try FashionMNIST.load(.fineTuning, as: Float.self, paddedTo32: true, directory: directory).images
+        let training = configuration.training
+        Log.info("fine-tuning DEFT for \(task.rawValue): \(training.steps) steps of \(training.batchSize) images from the 1000 fine-tuning images")
+        return fineTuneDEFT(task: task, prior: prior, images: images, configuration: configuration) { report in
+            Log.info(String(
+                format: "fine-tuning step %d/%d  loss %.4f  %.2f steps/s  about %@ left", report.step, report.totalSteps,
+                report.loss, report.stepsPerSecond, formattedDuration(report.secondsLeft)))
+        }
+    }
+
+    // MARK: - Evaluation
+
+    static let samplingOptionsHelp = """
+          --deft-steps N          DEFT's DDIM steps (default 100)
+          --pigdm-steps N         ΠGDM's DDIM steps (default 100)
+          --ddrm-steps N          DDRM's steps (default 20)
+          --reddiff-steps N       RED-diff's steps (default 1000)
+          --batch-size N          images per sampler call (default 32)
+        """
+
+    /// Returns the baselines' step counts from `--pigdm-steps`, `--ddrm-steps` and `--reddiff-steps`.
+    static func baselineSteps(_ options: CommandLineOptions, scheduleCount: Int) throws -> BaselineSteps {
+        func steps(_ option: String) throws -> Int? {
+            options.string(option) == nil ? nil : try options.int(option, default: 0, range: 1...scheduleCount)
+        }
+        return BaselineSteps(pigdm: try steps("pigdm-steps"), ddrm: try steps("ddrm-steps"), reddiff: try steps("reddiff-steps"))
+    }
+
+    /// DEFT's DDIM steps from `--deft-steps`: 100, or all of a shorter schedule.
+    static func deftSteps(_ options: CommandLineOptions, scheduleCount: Int) throws -> Int {
+        try options.int("deft-steps", default: Swift.min(100, scheduleCount), range: 1...scheduleCount)
+    }
+
+    /// Builds the entries of `names` in table order; `deft` needs `network`.
+    static func methodEntries(
+        _ names: [String], task: ImagingTask, likelihood: any GaussianObservationModel<Float>, prior: UNetNoisePredictor<Float>,
+        network: (network: ImageHTransformNetwork<Float>, fineTuningSeconds: Double?)?, deftSteps: Int, baselineSteps: BaselineSteps
+    ) throws -> [MethodEntry] {
+        try names.map { name in
+            switch name {
+            case "deft":
+                guard let network else { preconditionFailure("methodEntries: deft requested without a network") }
+                return .applicable(DEFTMethod(
+                    prior: prior, network: network.network, conditioning: TaskConditioning(task: task, likelihood: likelihood),
+                    steps: deftSteps, fineTuningSeconds: network.fineTuningSeconds))
+            case "pinv":
+                return MethodCatalogue.pseudoInverse(task: task, likelihood: likelihood)
+            default:
+                return try MethodCatalogue.baseline(name, task: task, likelihood: likelihood, prior: prior, steps: baselineSteps)
+            }
+        }
+    }
+
+    /// Runs every method on the first `imageCount` evaluation images and writes
+    /// results.md, results.json and reconstructions.png into `runFolder`.
+    static func evaluate(
+        entries: [MethodEntry], task: ImagingTask, likelihood: any GaussianObservationModel<Float>,
+        classifier: FashionClassifier<Float>, directory: URL, imageCount: Int, batchSize: Int, seed: UInt64, runFolder: URL
+    ) throws -> ReconstructionReport {
+        let evaluation = try FashionMNIST.load(.evaluation, as: Float.self, paddedTo32: true, directory: directory)
+        let run = ReconstructionEvaluation(
+            task: task, likelihood: likelihood, classifier: classifier,
+            truth: evaluation.images.slice(alongAxis: 0, 0..<imageCount), labels: Array(evaluation.labels[0..<imageCount]),
+            batchSize: batchSize, seed: seed)
+        Log.info("reconstructing \(imageCount) evaluation images for \(task.summary)")
+        let results = try entries.map { try run.run($0, progress: Log.info) }
+        let report = ReconstructionReport(task: task, imageCount: imageCount, seed: seed, results: results)
+
+        let preview = run.previewCount
+        let grid = ReconstructionFigure.grid(
+            task: task, truth: run.truth.slice(alongAxis: 0, 0..<preview), observations: run.observations.slice(alongAxis: 0, 0..<preview),
+            results: results)
+        try grid.writePNG(to: runFolder.appendingPathComponent("reconstructions.png"))
+        let rows = ReconstructionFigure.rowNames(results: results).joined(separator: ", ")
+        let page = report.markdown + "\nreconstructions.png shows the first \(preview) images; rows, top to bottom: \(rows).\n"
+        try writeAtomically(Data(page.utf8), to: runFolder.appendingPathComponent("results.md"))
+        try writeAtomically(try report.jsonData(detailed: true), to: runFolder.appendingPathComponent("results.json"))
+        Log.info("wrote \(runFolder.path)/results.md, results.json and reconstructions.png")
+        return report
+    }
+}
+
+/// An input that `deft finetune`, `deft evaluate` or `deft demo` cannot use.
+enum ImagingCommandError: Error, CustomStringConvertible {
+    case missingOption(command: String, option: String)
+    case fileNotFound(option: String, path: String, hint: String)
+
+    var description: String {
+        switch self {
+        case .missingOption(let command, let option):
+            return "'deft \(command)' needs --\(option); run 'deft \(command) --help'"
+        case .fileNotFound(let option, let path, let hint):
+            return "--\(option) file not found: \(path); \(hint)"
+        }
+    }
+}
