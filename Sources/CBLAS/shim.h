@@ -25,3 +25,6 @@ static inline int deft_cpu_supports_avx512(void) {
 static inline int deft_set_malloc_thresholds(int mmap_threshold, int trim_threshold) {
     return mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1 && mallopt(M_TRIM_THRESHOLD, trim_threshold) == 1;
 }
+
+// Float normal draws from Philox blocks, compiled like the element kernels.
+#include "normal_kernels.h"
