@@ -27,7 +27,8 @@ import Tensors
 ///   The `ObservationModel` protocol does not expose σ_y, so it must be given.
 ///
 /// Each step makes one forward pass of the predictor and one VJP through it.
-/// NOTE: η = 1 is this type's default. NVIDIA's configuration `_configs/algo/pgdm.yaml` sets η = 0.
+/// The defaults, 100 steps, η = 0 and weight 1, are those of `_configs/algo/pgdm.yaml` in
+/// `NVlabs/RED-diff`, the settings under which DEFT was compared with ΠGDM.
 public struct PiGDMSampler: PosteriorSampler {
     public let schedule: DDPMSchedule
     /// The steps τ₁ < … < τ_S, 0-based indices into the schedule.
@@ -44,7 +45,7 @@ public struct PiGDMSampler: PosteriorSampler {
     public var conjugateGradientTolerance = 1e-6
 
     public init(
-        schedule: DDPMSchedule, steps: Int = 100, eta: Double = 1, guidanceWeight: Double = 1,
+        schedule: DDPMSchedule, steps: Int = 100, eta: Double = 0, guidanceWeight: Double = 1,
         noiseStandardDeviation: Double? = nil
     ) {
         precondition(eta >= 0 && eta <= 1, "PiGDMSampler: eta \(eta) must lie in [0, 1]")

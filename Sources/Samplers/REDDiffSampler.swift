@@ -20,8 +20,8 @@ import Tensors
 /// `denoise_term_weight: "linear"`, `sigma_x0: 0` and `awd: True`. That code averages over the
 /// whole batch. Adam is invariant to a constant factor on the gradient (up to its ε), so the
 /// per-sample means here give the same steps. The observation weight v replaces the paper's
-/// 1/σ_y², as in the code. Defaults: λ = 0.25 and learning rate 0.5, the values of the
-/// repository's README example; its `_configs/algo/reddiff.yaml` sets a learning rate of 0.1.
+/// 1/σ_y², as in the code. Defaults: 1000 steps, λ = 0.25 and learning rate 0.1, the values
+/// of the repository's `_configs/algo/reddiff.yaml` (its README example uses 0.5).
 ///
 /// μ starts at A⁺y for a `LinearObservationModel`, as the official `initialize`. For a
 /// nonlinear model it starts at `initial`.
@@ -42,7 +42,7 @@ public struct REDDiffSampler: PosteriorSampler {
     public let observationWeight: Double
 
     public init(
-        schedule: DDPMSchedule, steps: Int? = nil, regularizationWeight: Double = 0.25, learningRate: Double = 0.5,
+        schedule: DDPMSchedule, steps: Int? = nil, regularizationWeight: Double = 0.25, learningRate: Double = 0.1,
         observationWeight: Double = 1
     ) {
         let steps = steps ?? schedule.count
