@@ -23,8 +23,13 @@ import Tensors
 //      the checkpointed adjoint and the stochastic adjoint, and VarGrad on detached paths.
 //      The workload is described in ControlMemory.swift.
 //
+// (v)  one gradient of an SDE loss by the stochastic adjoint and by backpropagation, side by
+//      side with torchsde, PyTorch, JAX and diffrax (AdjointComparison.swift), in alternating
+//      rounds; with --adjoint-only, this section alone.
+//
 // usage: benchmark-sde [--memory-only | --speed-only | --control-memory-only] [--runs N] [--rounds N]
 //                      [--peers PYTHON | --no-peers]
+//        benchmark-sde --adjoint-only [--runs N] [--rounds N] [--peers PYTHON | --no-peers]
 //        benchmark-sde --memory-child METHOD STEPS           (internal: one configuration of (i))
 //        benchmark-sde --control-memory-child METHOD STEPS   (internal: one configuration of (iv))
 
@@ -243,6 +248,10 @@ if arguments.first == "--memory-child" {
     let rounds = option("--rounds").flatMap(Int.init) ?? 3
     let defaultPython = FileManager.default.isExecutableFile(atPath: ".peers/venv/bin/python") ? ".peers/venv/bin/python" : nil
     let python = arguments.contains("--no-peers") ? nil : (option("--peers") ?? defaultPython)
+    if arguments.contains("--adjoint-only") {
+        try runAdjointComparison(runs: runs, rounds: rounds, python: python)
+        exit(0)
+    }
     if !arguments.contains("--speed-only") {
         try runMemoryBenchmark()
         print("")
@@ -278,5 +287,7 @@ if arguments.first == "--memory-child" {
             line("PyTorch \(peers[0].torch_version), plain loop", peers.map(\.torch_loop))
             line("torchsde sdeint (euler)", peers.map(\.torchsde))
         }
+        print("")
+        try runAdjointComparison(runs: runs, rounds: rounds, python: python)
     }
 }
