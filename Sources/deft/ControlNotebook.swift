@@ -64,6 +64,7 @@ struct ControlNotebook {
         let optimalCost = oracle.optimalControlCost(start: start, alphaBarAtHorizon: alphaBarAtHorizon)
         try writeFigures(rows: rows.map { ($0.settings, $0.losses) }, optimalCost: optimalCost, samples: samplesOfFirst!, oracle: oracle, figures: figures, seed: setup.seed)
         let page = markdown(rows: rows.map { ($0.settings, $0.report) }, spreads: spreads, costs: costs, oracle: oracle, setup: setup, steps: steps)
+            + (try ctSection(figures: figures))
         try writeAtomically(Data(page.utf8), to: folder.appendingPathComponent("control-objectives.md"))
         Log.info("wrote \(folder.path)/control-objectives.md")
     }
