@@ -8,7 +8,12 @@ import Tensors
 // Rounds alternate between the two implementations so that both see the same machine
 // load; each round reports the median of its timed steps.
 //
+// It also times the forward pass alone, without a graph, of the shipped image prior's
+// U-Net (32/64/64 channels, 1×32×32 images) at batches of 16 and 64: the call that
+// samplers repeat hundreds of times per batch of images. PyTorch does not run this one.
+//
 // usage: benchmark-foundation [--rounds N] [--steps N] [--peer-python PATH] [--no-peer]
+//                             [--only mlp|unet|prior]
 
 let options = BenchmarkOptions(CommandLine.arguments.dropFirst())
 
@@ -61,6 +66,23 @@ func unetForwardBackwardSeconds(steps: Int) -> (seconds: Double, parameters: Int
     return (seconds, model.parameterCount)
 }
 
+/// Times the forward pass of the shipped prior's U-Net without recording, on `batch` images of
+/// 1×32×32 (`PriorArchitecture`'s defaults: base 32, multipliers [1, 2, 2], one residual
+/// block per level, 8 groups).
+func priorForwardSeconds(batch: Int, steps: Int) -> Double {
+    var generator = PhiloxRandom(seed: 0)
+    let model = UNet<Float>(
+        configuration: UNetConfiguration(
+            inputChannels: 1, baseChannels: 32, channelMultipliers: [1, 2, 2], residualBlocksPerLevel: 1, groups: 8,
+            timeScale: 1),
+        using: &generator)
+    let x = Tensor<Float>.normal(shape: [batch, 1, 32, 32], using: &generator)
+    let t = Tensor<Float>.uniform(shape: [batch], lower: 0, upper: 1000, using: &generator)
+    return timeSteps(warmup: 3, steps: steps) {
+        _ = model.inferring(from: x, t)
+    }
+}
+
 struct PeerFigures: Decodable {
     var torch_version: String
     var threads: Int
@@ -97,6 +119,8 @@ func runPeer(python: String, steps: Int) -> PeerFigures? {
 struct BenchmarkOptions {
     var rounds = 5
     var steps = 20
+    /// The one workload to time, or nil for all of them.
+    var only: String?
     var peerPython: String? = FileManager.default.isExecutableFile(atPath: ".peers/venv/bin/python") ? ".peers/venv/bin/python" : nil
 
     init<S: Sequence>(_ arguments: S) where S.Element == String {
@@ -107,6 +131,12 @@ struct BenchmarkOptions {
             case "--steps": steps = Int(iterator.next() ?? "") ?? steps
             case "--peer-python": peerPython = iterator.next()
             case "--no-peer": peerPython = nil
+            case "--only":
+                guard let name = iterator.next(), ["mlp", "unet", "prior"].contains(name) else {
+                    FileHandle.standardError.write(Data("benchmark-foundation: invalid --only value; expected mlp, unet or prior\n".utf8))
+                    exit(2)
+                }
+                only = name
             default:
                 FileHandle.standardError.write(Data("benchmark-foundation: unknown argument \(argument)\n".utf8))
                 exit(2)
@@ -123,14 +153,23 @@ var swiftMLP: [Double] = []
 var swiftUNet: [Double] = []
 var peerMLP: [Double] = []
 var peerUNet: [Double] = []
+var priorForward16: [Double] = []
+var priorForward64: [Double] = []
 var peerFigures: PeerFigures?
 var unetParameters = 0
+func runs(_ workload: String) -> Bool { options.only == nil || options.only == workload }
 for round in 1...options.rounds {
-    swiftMLP.append(mlpAdamStepSeconds(steps: options.steps * 10))
-    let unet = unetForwardBackwardSeconds(steps: options.steps)
-    swiftUNet.append(unet.seconds)
-    unetParameters = unet.parameters
-    if let python = options.peerPython, let figures = runPeer(python: python, steps: options.steps) {
+    if runs("mlp") { swiftMLP.append(mlpAdamStepSeconds(steps: options.steps * 10)) }
+    if runs("unet") {
+        let unet = unetForwardBackwardSeconds(steps: options.steps)
+        swiftUNet.append(unet.seconds)
+        unetParameters = unet.parameters
+    }
+    if runs("prior") {
+        priorForward16.append(priorForwardSeconds(batch: 16, steps: options.steps))
+        priorForward64.append(priorForwardSeconds(batch: 64, steps: Swift.max(1, options.steps / 4)))
+    }
+    if options.only != "prior", let python = options.peerPython, let figures = runPeer(python: python, steps: options.steps) {
         peerFigures = figures
         peerMLP.append(figures.mlp_adam_step)
         peerUNet.append(figures.unet_forward_backward)
@@ -139,6 +178,7 @@ for round in 1...options.rounds {
 }
 
 func row(_ name: String, _ swift: [Double], _ peer: [Double], flops: Double?) -> String {
+    guard !swift.isEmpty else { return "| \(name) | not run | – | – | – |" }
     let swiftMedian = median(swift)
     var line = String(format: "| %@ | %.3f ms (%.3f–%.3f)", name, swiftMedian * 1e3, swift.min()! * 1e3, swift.max()! * 1e3)
     if peer.isEmpty {
@@ -159,5 +199,7 @@ print("| workload | Swift median (range) | PyTorch median (range) | PyTorch / Sw
 print("| --- | --- | --- | --- | --- |")
 print(row("MLP 2-128-128-128-2 Adam step, batch 512", swiftMLP, peerMLP, flops: peerFigures?.mlp_adam_step_flops))
 print(row("U-Net 32/64/128 forward+backward, 32×1×28×28", swiftUNet, peerUNet, flops: peerFigures?.unet_forward_backward_flops))
+print(row("prior U-Net 32/64/64 forward only, 16×1×32×32", priorForward16, [], flops: nil))
+print(row("prior U-Net 32/64/64 forward only, 64×1×32×32", priorForward64, [], flops: nil))
 print("")
 print("rounds: \(options.rounds), U-Net parameters: Swift \(unetParameters), PyTorch \(peerFigures.map { String($0.unet_parameters) } ?? "–"), torch \(peerFigures?.torch_version ?? "not run"), threads \(peerFigures.map { String($0.threads) } ?? "–")")
