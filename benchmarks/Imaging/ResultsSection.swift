@@ -11,6 +11,8 @@ struct ResultsSection {
     let priorStep: PriorStepTiming
     let benchmarks: [TaskBenchmark]
     let wallSeconds: Double
+    /// The one-minute load averages at the start and the end of the run, nil where unknown.
+    let loadAverages: (start: String?, end: String?)
 
     var markdown: String {
         let formatter = ISO8601DateFormatter()
@@ -27,7 +29,8 @@ struct ResultsSection {
             ```
 
             Run on \(formatter.string(from: Date())) on \(ProcessInfo.processInfo.activeProcessorCount) cores in \
-            \(formattedDuration(wallSeconds)): the first \(options.imageCount) evaluation images per task, seed \(options.seed), \
+            \(formattedDuration(wallSeconds)), one-minute load average \(loadAverages.start ?? "unknown") at the start and \
+            \(loadAverages.end ?? "unknown") at the end: the first \(options.imageCount) evaluation images per task, seed \(options.seed), \
             \(options.batchSize) images per sampler call; DEFT fine-tuned for \(fineTuning.steps) steps of \(fineTuning.batchSize) images per task.
             The shipped prior's training step (batch \(PriorStepTiming.batchSize)) took a median \
             \(String(format: "%.3f", priorStep.median)) s over \(priorStep.seconds.count) steps in this run, so its \
@@ -111,4 +114,10 @@ struct ResultsSection {
         }
         try writeAtomically(Data(updated.utf8), to: url)
     }
+}
+
+/// Returns the one-minute load average from /proc/loadavg, or nil where that file does not exist.
+func loadAverage() -> String? {
+    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
+    return text.split(separator: " ").first.map(String.init)
 }

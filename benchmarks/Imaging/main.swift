@@ -15,6 +15,7 @@ if arguments.contains("--help") {
 do {
     let options = try BenchmarkOptions(arguments: arguments)
     let start = Date()
+    let startLoad = loadAverage()
     let prior = try UNetNoisePredictor<Float>(contentsOf: URL(fileURLWithPath: options.priorPath))
     let classifier = try FashionClassifier<Float>(contentsOf: URL(fileURLWithPath: options.classifierPath))
     let fineTuningImages = try FashionMNIST.load(.fineTuning, as: Float.self, paddedTo32: true, directory: options.dataDirectory).images
@@ -31,7 +32,9 @@ do {
             evaluation: evaluation))
     }
 
-    let section = ResultsSection(options: options, priorStep: priorStep, benchmarks: benchmarks, wallSeconds: Date().timeIntervalSince(start))
+    let section = ResultsSection(
+        options: options, priorStep: priorStep, benchmarks: benchmarks, wallSeconds: Date().timeIntervalSince(start),
+        loadAverages: (startLoad, loadAverage()))
     try section.write(into: URL(fileURLWithPath: options.resultsPath))
     print(section.markdown)
     log("updated \(options.resultsPath)")
