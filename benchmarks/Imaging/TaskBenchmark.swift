@@ -71,9 +71,9 @@ struct TaskBenchmark {
         let results = try entries.map { try evaluationRun.run($0, progress: log) }
         let report = ReconstructionReport(task: task, imageCount: options.imageCount, seed: options.seed, results: results)
 
-        // The sweep: the defaults again as points, then the other step counts.
+        // The sweep: the diffusion methods' defaults again as points, then the other step counts.
         var sweep: [SweepPoint] = []
-        for result in results where result.isApplicable {
+        for result in results where result.isApplicable && result.name != "pinv" {
             let steps = defaultSteps[result.name] ?? (result.name == "dps" ? prior.schedule.count : 0)
             sweep.append(SweepPoint(
                 method: result.name, steps: steps, psnr: result.scores.means.psnr, secondsPerImage: result.sampleSecondsPerImage ?? 0))
