@@ -19,6 +19,8 @@ let subcommands: [Subcommand] = [
     Subcommand(name: "sample", summary: "draw images from a trained prior with DDPM, DDIM, the reverse SDE or the ODE", run: SampleCommand.run),
     Subcommand(name: "export-prior", summary: "write a prior file from a training checkpoint and compare its weights", run: ExportPriorCommand.run),
     Subcommand(name: "imaging-notebook", summary: "make the figures and numbers of notebooks-md/imaging.md", run: ImagingNotebookCommand.run),
+    Subcommand(name: "sde-notebook", summary: "write notebooks-md/sde-solvers-and-gradients.md: solver orders, Brownian tree, gradients", run: SDENotebookCommand.run),
+    Subcommand(name: "reward-notebook", summary: "write notebooks-md/reward-tilting.md: sampling exp(r) p and ln Z against closed forms", run: RewardNotebookCommand.run),
 ]
 
 func printUsage() {
