@@ -15,6 +15,14 @@ public struct DEFTImageFineTuningConfiguration: Sendable {
     /// network inputs at random times, so that the U-Net's g channel is of order 1
     /// whatever the operator and σ_y.
     public var estimatesGradientInputScale: Bool
+    /// σ_y, the standard deviation of the observation noise. With it the network starts
+    /// at c_t s₀(t) g (see `ImageHTransformArchitecture.initialGuidanceScale`), with v
+    /// measured on the images and λ estimated from the operator. Nil takes σ_y from a
+    /// `LinearObservationModel` and otherwise keeps s₀ = 1.
+    public var observationNoise: Double?
+    /// Whether to estimate λ, the mean eigenvalue of A Aᵀ, for s₀(t); false keeps λ = 1,
+    /// which is exact for inpainting.
+    public var estimatesOperatorGain: Bool
     /// The seed of the initial parameters, the batches, times and noise.
     public var seed: UInt64
 
@@ -36,12 +44,22 @@ public struct DEFTImageFineTuningConfiguration: Sendable {
     public init(
         training: DEFTTrainingConfiguration = Self.defaultTraining,
         architecture: ImageHTransformArchitecture = ImageHTransformArchitecture(),
-        estimatesGradientInputScale: Bool = true, seed: UInt64 = 0
+        estimatesGradientInputScale: Bool = true, observationNoise: Double? = nil, estimatesOperatorGain: Bool = true,
+        seed: UInt64 = 0
     ) {
         self.training = training
         self.architecture = architecture
         self.estimatesGradientInputScale = estimatesGradientInputScale
+        self.observationNoise = observationNoise
+        self.estimatesOperatorGain = estimatesOperatorGain
         self.seed = seed
+    }
+
+    /// Returns these settings with `observationNoise` set to σ_y.
+    public func withObservationNoise(_ standardDeviation: Double) -> Self {
+        var copy = self
+        copy.observationNoise = standardDeviation
+        return copy
     }
 }
 
@@ -109,8 +127,17 @@ where Predictor.Scalar: OptimizerScalar {
                 architecture: architecture, using: &probe)
         }
 
+        let linearNoise = (observationModel as? any LinearObservationModel<Scalar>).map { Double($0.noiseStandardDeviation) }
+        if let noise = configuration.observationNoise ?? linearNoise {
+            architecture.observationNoise = noise
+            architecture.dataVariance = Self.meanPixelVariance(of: images)
+            architecture.operatorGain = configuration.estimatesOperatorGain
+                ? Self.estimateOperatorGain(observationModel: observationModel, images: images, using: &probe) : nil
+        }
+
         var resolved = configuration
         resolved.architecture = architecture
+        resolved.observationNoise = architecture.observationNoise
         self.configuration = resolved
         network = ImageHTransformNetwork(architecture: architecture, task: task, using: &initialization)
         model = DEFTModel(prior: prior, schedule: schedule, network: network)
@@ -152,6 +179,56 @@ where Predictor.Scalar: OptimizerScalar {
         trainer.train(sampleBatch: { self.trainingBatch(using: &$0, size: $1) }, using: &generator, progress: progress)
         trainer.useAveragedWeights()
         return Date().timeIntervalSince(start)
+    }
+
+    /// Returns v, the variance of each pixel across the images `[M, C, H, W]`, averaged
+    /// over the pixels.
+    static func meanPixelVariance(of images: Tensor<Scalar>) -> Double {
+        let count = images.shape[0]
+        let pixels = images.scalarCount / count
+        var sums = [Double](repeating: 0, count: pixels)
+        var squares = [Double](repeating: 0, count: pixels)
+        images.withUnsafeBufferPointer { values in
+            for image in 0..<count {
+                for pixel in 0..<pixels {
+                    let value = Double(values[image * pixels + pixel])
+                    sums[pixel] += value
+                    squares[pixel] += value * value
+                }
+            }
+        }
+        let total = zip(sums, squares).reduce(0.0) { $0 + $1.1 / Double(count) - ($1.0 / Double(count)) * ($1.0 / Double(count)) }
+        return Swift.max(total / Double(pixels), .leastNormalMagnitude)
+    }
+
+    /// Returns an estimate of λ, the mean eigenvalue of A Aᵀ on the range of A, at up to 16
+    /// training images x₀:
+    ///
+    ///     λ̂ = Σ ‖J_Aᵀ w‖² / Σ ‖w‖²,   w = (A(x₀ + δ z) − A(x₀)) / δ ≈ J_A z,   z ~ N(0, I),   δ = 0.01,
+    ///
+    /// the Rayleigh quotient of A Aᵀ at vectors of its range, with J_A the Jacobian of the
+    /// forward map at x₀. Its expectation tr((AᵀA)²) / tr(AᵀA) equals λ when
+    /// A Aᵀ = λ I on the range and weights the larger eigenvalues more otherwise.
+    static func estimateOperatorGain(
+        observationModel: any ObservationModel<Scalar>, images: Tensor<Scalar>, using generator: inout PhiloxRandom
+    ) -> Double {
+        let step = 0.01
+        let count = Swift.min(16, images.shape[0])
+        let x0 = images.slice(alongAxis: 0, 0..<count)
+        let z = Tensor<Scalar>.normal(shape: x0.shape, using: &generator)
+
+        let (base, shifted) = withoutRecording {
+            (observationModel.forward(Variable(x0)).value, observationModel.forward(Variable(x0 + z * Scalar(step))).value)
+        }
+        let rangeVector = (shifted - base) * Scalar(1 / step)
+        let pulledBack = vectorJacobianProduct(at: [x0], cotangent: rangeVector) { observationModel.forward($0[0]) }.inputGradients[0]
+
+        let rangeNorm = Double((rangeVector * rangeVector).sum())
+        let pulledNorm = Double((pulledBack * pulledBack).sum())
+        precondition(
+            rangeNorm.isFinite && pulledNorm.isFinite,
+            "DEFTImageFineTuning: the operator gain probe is not finite (‖w‖² = \(rangeNorm), ‖Aᵀw‖² = \(pulledNorm))")
+        return rangeNorm > 0 && pulledNorm > 0 ? pulledNorm / rangeNorm : 1
     }
 
     /// Returns 1 / RMS(g) over the network inputs of 64 training images at uniform random

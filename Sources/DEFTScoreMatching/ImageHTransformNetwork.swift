@@ -38,11 +38,21 @@ public struct ImageHTransformArchitecture: Codable, Equatable, Sendable {
     /// DDPM step x̂₀ divides by √ᾱ ≈ 0.006 and leaves the data range by far, so g there
     /// carries no information about y.
     public var tweedieBounds: ClosedRange<Double>?
+    /// v, the mean per-pixel variance of the data, which sets NN2's initial value
+    /// s₀(t) together with `observationNoise`; nil for s₀ = 1.
+    public var dataVariance: Double?
+    /// σ_y, the standard deviation of the observation noise, which sets s₀(t) together
+    /// with `dataVariance`; nil for s₀ = 1.
+    public var observationNoise: Double?
+    /// λ, the mean eigenvalue of A Aᵀ on the range of A, used by s₀(t); nil for 1. It is 1
+    /// for inpainting and 1/16 for 4× average pooling.
+    public var operatorGain: Double?
 
     public init(
         channels: Int = 1, featureChannels: Int = 0, baseChannels: Int = 8, channelMultipliers: [Int] = [1, 2, 2],
         residualBlocksPerLevel: Int = 1, groups: Int = 4, timeScale: Double = 1, guidanceEmbeddingDimension: Int = 32,
-        guidanceHiddenSizes: [Int] = [32], gradientInputScale: Double = 1, tweedieBounds: ClosedRange<Double>? = -1...1
+        guidanceHiddenSizes: [Int] = [32], gradientInputScale: Double = 1, tweedieBounds: ClosedRange<Double>? = -1...1,
+        dataVariance: Double? = nil, observationNoise: Double? = nil, operatorGain: Double? = nil
     ) {
         self.channels = channels
         self.featureChannels = featureChannels
@@ -55,6 +65,32 @@ public struct ImageHTransformArchitecture: Codable, Equatable, Sendable {
         self.guidanceHiddenSizes = guidanceHiddenSizes
         self.gradientInputScale = gradientInputScale
         self.tweedieBounds = tweedieBounds
+        self.dataVariance = dataVariance
+        self.observationNoise = observationNoise
+        self.operatorGain = operatorGain
+    }
+
+    /// NN2's initial value s₀ at the noise level ᾱ:
+    ///
+    ///     s₀ = ᾱ v / (ᾱ v + 1 − ᾱ) · σ_y² / (σ_y² + λ r²),   r² = v (1 − ᾱ) / (ᾱ v + 1 − ᾱ),
+    ///
+    /// with v = `dataVariance`, σ_y = `observationNoise` and λ = `operatorGain`; 1 when v
+    /// or σ_y is nil. For data x₀ ~ N(μ, v I) and y = A x₀ + σ_y ξ with A Aᵀ = λ I, the
+    /// Tweedie estimate x̂₀ has the Jacobian √ᾱ v / (ᾱ v + 1 − ᾱ) · I in x_t, x₀ given
+    /// x_t has the variance r² per pixel, and y given x_t is N(A x̂₀, σ_y² I + λ r² I).
+    /// The optimal h-transform −√(1 − ᾱ) ∇_{x_t} ln p(y | x_t) is then exactly c_t s₀ g.
+    /// s₀ tends to 1 as ᾱ → 1 and to 0 as ᾱ → 0; for other data and operators
+    /// c_t s₀ g is only a starting point.
+    public func initialGuidanceScale(alphaBar: Double) -> Double {
+        guard let variance = dataVariance, let noise = observationNoise else {
+            return 1
+        }
+        let gain = operatorGain ?? 1
+        let denominator = alphaBar * variance + 1 - alphaBar
+        let jacobianFactor = alphaBar * variance / denominator
+        let posteriorVariance = variance * (1 - alphaBar) / denominator
+        let noiseVariance = noise * noise
+        return jacobianFactor * noiseVariance / (noiseVariance + gain * posteriorVariance)
     }
 
     /// NN1's U-Net: 3 C + `featureChannels` input channels (x_t, x̂₀, s g, features), C
@@ -83,6 +119,15 @@ public struct ImageHTransformArchitecture: Codable, Equatable, Sendable {
         precondition(
             guidanceHiddenSizes.allSatisfy { $0 > 0 },
             "ImageHTransformArchitecture: guidanceHiddenSizes \(guidanceHiddenSizes) must be positive")
+        for (name, value) in [("dataVariance", dataVariance), ("observationNoise", observationNoise), ("operatorGain", operatorGain)] {
+            if let value {
+                precondition(value > 0 && value.isFinite, "ImageHTransformArchitecture: \(name) \(value) must be positive and finite")
+            }
+        }
+        precondition(
+            (dataVariance == nil) == (observationNoise == nil),
+            "ImageHTransformArchitecture: dataVariance \(String(describing: dataVariance)) and observationNoise "
+                + "\(String(describing: observationNoise)) must be both set or both nil")
     }
 }
 
@@ -94,8 +139,11 @@ public struct ImageHTransformArchitecture: Codable, Equatable, Sendable {
 /// with g = ∇_{x̂₀} ln p(y | x̂₀) at the Tweedie estimate x̂₀ = x̂₀(x_t) (clamped to
 /// `tweedieBounds`), s = `gradientInputScale` and the inputs stacked as channels. It is
 /// `HTransformNetwork` with NN1 a U-Net: the same guidance term, sign and scale (see
-/// there). NN1's output convolution starts at zero, and NN2(t) = exp(MLP(embedding(t)))
-/// with a zero last layer starts at 1, so the network starts at exactly c_t g.
+/// there). NN1's output convolution starts at zero, and NN2(t) = s₀(t) exp(MLP(embedding(t)))
+/// with a zero last layer starts at s₀(t) (`ImageHTransformArchitecture.initialGuidanceScale`),
+/// so the network starts at exactly c_t s₀(t) g, the optimum for Gaussian data. Without
+/// a data variance and σ_y in the architecture s₀ = 1 and the start is c_t g, which for
+/// σ_y = 0.05 is of order 1e5 per pixel near the last DDPM step.
 ///
 /// Height and width must be multiples of 2^(L − 1) for L U-Net levels.
 ///
@@ -109,10 +157,10 @@ public final class ImageHTransformNetwork<Scalar: TensorScalar>: HTransform {
     /// NN1.
     public let correction: UNet<Scalar>
     public let guidanceEmbedding: SinusoidalTimeEmbedding<Scalar>
-    /// ln NN2: embedding(t) → ℝ.
+    /// ln(NN2 / s₀): embedding(t) → ℝ.
     public let guidanceScale: MLP<Scalar>
 
-    /// Creates a network whose output is exactly c_t g, with parameters drawn from `generator`.
+    /// Creates a network whose output is exactly c_t s₀(t) g, with parameters drawn from `generator`.
     public init(architecture: ImageHTransformArchitecture, task: String? = nil, using generator: inout PhiloxRandom) {
         architecture.validate()
         self.architecture = architecture
@@ -174,9 +222,11 @@ public final class ImageHTransformNetwork<Scalar: TensorScalar>: HTransform {
         let times = Variable(time)
         let learned = correction(Variable.concatenate(planes, alongAxis: 1), times)
 
-        // NN2(t) c_t g with NN2 = exp(MLP).
+        // NN2(t) c_t g with NN2 = s₀ exp(MLP).
         let coefficients: Tensor<Scalar> = perSampleFactors(
-            alphaBar.scalars.map { guidanceCoefficient(alphaBar: Double($0)) }, rank: 4)
+            alphaBar.scalars.map {
+                guidanceCoefficient(alphaBar: Double($0)) * architecture.initialGuidanceScale(alphaBar: Double($0))
+            }, rank: 4)
         let scale = exp(guidanceScale(guidanceEmbedding(times))).reshaped(to: [batch, 1, 1, 1])
         return learned + scale * (likelihoodGradient * coefficients)
     }

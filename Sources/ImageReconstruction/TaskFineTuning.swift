@@ -49,7 +49,7 @@ public func fineTuneDEFT(
     let features: ((Tensor<Float>) -> Tensor<Float>)? = conditioning.featureChannels > 0 ? { conditioning.features($0)! } : nil
     let fineTuning = DEFTImageFineTuning(
         prior: prior, schedule: prior.schedule, images: images, observationModel: likelihood, features: features,
-        task: task.rawValue, configuration: configuration)
+        task: task.rawValue, configuration: configuration.withObservationNoise(Double(likelihood.noiseStandardDeviation)))
     let seconds = fineTuning.train(progress: progress)
     return FineTunedNetwork(
         task: task, network: fineTuning.network, seconds: seconds, losses: fineTuning.trainer.losses,

@@ -127,45 +127,98 @@ final class ImageHTransformTests: XCTestCase {
         XCTAssertLessThan(result.maxRelativeError, 1e-6, "\(result)")
     }
 
-    func testInitialNetworkIsJacobianFreeGuidance() {
-        // At initialisation h^φ = c_t g with c_t = −√(1 − ᾱ)/√ᾱ, here through the whole
-        // DEFT model on images: x̂₀ = x_t (1 − (1 − ᾱ)) / √ᾱ = √ᾱ x_t for the standard
-        // normal prior, clamped to [−1, 1], and g = m ⊙ (y − x̂₀) / σ².
+    func testInitialNetworkIsScaledGuidance() {
+        // At initialisation h^φ = c_t s₀(t) g with c_t = −√(1 − ᾱ)/√ᾱ, here through the
+        // whole DEFT model on images: x̂₀ = x_t (1 − (1 − ᾱ)) / √ᾱ = √ᾱ x_t for the standard
+        // normal prior, clamped to [−1, 1], and g = m ⊙ (y − x̂₀) / σ². Without v and σ_y in
+        // the architecture s₀ = 1; with them s₀ is `initialGuidanceScale`, checked against
+        // the Gaussian posterior in `testInitialGuidanceScaleIsGaussianOptimum`.
         let prior = StandardNormalNoisePredictor<Double>(schedule: schedule)
         let mask = Tensor<Double>(shape: [1, 1, 8, 8], scalars: (0..<64).map { $0 % 3 == 0 ? 0 : 1 })
         let likelihood = MaskedGaussianObservation(mask: mask, noiseStandardDeviation: 0.1)
-        var generator = PhiloxRandom(seed: 5)
-        var architecture = tinyArchitecture(featureChannels: 0)
-        architecture.tweedieBounds = -1...1
-        let network = ImageHTransformNetwork<Double>(architecture: architecture, using: &generator)
-        let model = DEFTModel(prior: prior, schedule: schedule, network: network)
+        var plain = tinyArchitecture(featureChannels: 0)
+        plain.tweedieBounds = -1...1
+        var scaled = plain
+        scaled.dataVariance = 0.4
+        scaled.observationNoise = 0.1
+        scaled.operatorGain = 0.5
 
-        let x = normalTensor([3, 1, 8, 8], stream: 420) * 2
-        let y = likelihood.sample(given: normalTensor([3, 1, 8, 8], stream: 421), using: &generator)
-        let steps = [5, 400, 999]
-        let time = Tensor<Double>(steps.map { Double($0) })
-        let conditioning = ObservationBatch(observation: y, likelihood: likelihood)
-        let correction = model.correction(state: x, time: time, conditioning: conditioning)
-        let predicted = ConditionedNoisePredictor(model: model, conditioning: conditioning).predictNoise(x, at: time)
+        for architecture in [plain, scaled] {
+            var generator = PhiloxRandom(seed: 5)
+            let network = ImageHTransformNetwork<Double>(architecture: architecture, using: &generator)
+            let model = DEFTModel(prior: prior, schedule: schedule, network: network)
 
-        var expected = [Double]()
-        var expectedNoise = [Double]()
-        for (sample, step) in steps.enumerated() {
-            let alphaBar = schedule.alphaBars[step]
-            let coefficient = -(1 - alphaBar).squareRoot() / alphaBar.squareRoot()
-            for pixel in 0..<64 {
-                let state = x.scalars[sample * 64 + pixel]
-                let tweedie = Swift.min(Swift.max(alphaBar.squareRoot() * state, -1), 1)
-                let gradient = mask.scalars[pixel] * (y.scalars[sample * 64 + pixel] - tweedie) / 0.01
-                expected.append(coefficient * gradient)
-                expectedNoise.append((1 - alphaBar).squareRoot() * state + coefficient * gradient)
+            let x = normalTensor([3, 1, 8, 8], stream: 420) * 2
+            let y = likelihood.sample(given: normalTensor([3, 1, 8, 8], stream: 421), using: &generator)
+            let steps = [5, 400, 999]
+            let time = Tensor<Double>(steps.map { Double($0) })
+            let conditioning = ObservationBatch(observation: y, likelihood: likelihood)
+            let correction = model.correction(state: x, time: time, conditioning: conditioning)
+            let predicted = ConditionedNoisePredictor(model: model, conditioning: conditioning).predictNoise(x, at: time)
+
+            var expected = [Double]()
+            var expectedNoise = [Double]()
+            for (sample, step) in steps.enumerated() {
+                let alphaBar = schedule.alphaBars[step]
+                let coefficient = -(1 - alphaBar).squareRoot() / alphaBar.squareRoot()
+                let initialScale = architecture.initialGuidanceScale(alphaBar: alphaBar)
+                for pixel in 0..<64 {
+                    let state = x.scalars[sample * 64 + pixel]
+                    let tweedie = Swift.min(Swift.max(alphaBar.squareRoot() * state, -1), 1)
+                    let gradient = mask.scalars[pixel] * (y.scalars[sample * 64 + pixel] - tweedie) / 0.01
+                    expected.append(coefficient * initialScale * gradient)
+                    expectedNoise.append((1 - alphaBar).squareRoot() * state + coefficient * initialScale * gradient)
+                }
+            }
+            let largest = expected.map(abs).max()!
+            let label = "dataVariance \(String(describing: architecture.dataVariance))"
+            XCTAssertEqual(correction.shape, [3, 1, 8, 8], label)
+            XCTAssertLessThan(maximumDifference(correction.scalars, expected), 1e-12 * largest, label)
+            XCTAssertEqual(predicted.shape, [3, 1, 8, 8], label)
+            XCTAssertLessThan(maximumDifference(predicted.scalars, expectedNoise), 1e-12 * largest, label)
+        }
+        XCTAssertEqual(plain.initialGuidanceScale(alphaBar: 0.3), 1)
+    }
+
+    func testInitialGuidanceScaleIsGaussianOptimum() {
+        // One pixel x₀ ~ N(μ, v) observed as y = a x₀ + σ_y ξ, so A Aᵀ = a². The optimal
+        // h-transform in ε-units is −√(1 − ᾱ) h* with h* = ∇ ln p(y | x_t), computed here
+        // as the difference of two Gaussian scores, ∇ ln p(x_t | y) − ∇ ln p(x_t), with no
+        // use of x̂₀'s Jacobian. g = a (y − a x̂₀) / σ_y² at the exact Tweedie estimate
+        // x̂₀ = (x_t + (1 − ᾱ) ∇ ln p(x_t)) / √ᾱ. The ratio −√(1 − ᾱ) h* / (c_t g) must
+        // be s₀ to rounding.
+        let mean = 0.3
+        let variance = 0.5
+        let noise = 0.1
+        for gain in [1.0, 0.25] {
+            let architecture = ImageHTransformArchitecture(dataVariance: variance, observationNoise: noise, operatorGain: gain * gain)
+            let y = 0.9
+            let posteriorPrecision = 1 / variance + gain * gain / (noise * noise)
+            let posteriorVariance = 1 / posteriorPrecision
+            let posteriorMean = (mean / variance + gain * y / (noise * noise)) / posteriorPrecision
+
+            for alphaBar in [0.999, 0.9, 0.5, 0.1, 0.01, 1e-4] {
+                for state in [-1.3, 0.2, 2.1] {
+                    let root = alphaBar.squareRoot()
+                    let priorScore = -(state - root * mean) / (alphaBar * variance + 1 - alphaBar)
+                    let posteriorScore = -(state - root * posteriorMean) / (alphaBar * posteriorVariance + 1 - alphaBar)
+                    let optimal = -(1 - alphaBar).squareRoot() * (posteriorScore - priorScore)
+
+                    let tweedie = (state + (1 - alphaBar) * priorScore) / root
+                    let gradient = gain * (y - gain * tweedie) / (noise * noise)
+                    let coefficient = -(1 - alphaBar).squareRoot() / root
+                    let ratio = optimal / (coefficient * gradient)
+                    let initialScale = architecture.initialGuidanceScale(alphaBar: alphaBar)
+                    XCTAssertEqual(initialScale, ratio, accuracy: 1e-9 * ratio, "a = \(gain), ᾱ = \(alphaBar), x_t = \(state)")
+                }
             }
         }
-        let largest = expected.map(abs).max()!
-        XCTAssertEqual(correction.shape, [3, 1, 8, 8])
-        XCTAssertLessThan(maximumDifference(correction.scalars, expected), 1e-12 * largest)
-        XCTAssertEqual(predicted.shape, [3, 1, 8, 8])
-        XCTAssertLessThan(maximumDifference(predicted.scalars, expectedNoise), 1e-12 * largest)
+
+        // s₀ → 1 as ᾱ → 1 and s₀ → 0 as ᾱ → 0.
+        let architecture = ImageHTransformArchitecture(dataVariance: variance, observationNoise: noise)
+        XCTAssertEqual(architecture.initialGuidanceScale(alphaBar: 1), 1)
+        XCTAssertGreaterThan(architecture.initialGuidanceScale(alphaBar: 0.999999), 0.999)
+        XCTAssertLessThan(architecture.initialGuidanceScale(alphaBar: 1e-4), 1e-5)
     }
 
     func testLossOnImagesEqualsFlattenedLoss() {
@@ -211,8 +264,11 @@ final class ImageHTransformTests: XCTestCase {
         let url = folder.appendingPathComponent("h.safetensors")
 
         var generator = PhiloxRandom(seed: 8)
-        let network = ImageHTransformNetwork<Double>(
-            architecture: tinyArchitecture(featureChannels: 2), task: "inpainting", using: &generator)
+        var architecture = tinyArchitecture(featureChannels: 2)
+        architecture.dataVariance = 0.25
+        architecture.observationNoise = 0.05
+        architecture.operatorGain = 0.0625
+        let network = ImageHTransformNetwork<Double>(architecture: architecture, task: "inpainting", using: &generator)
         randomizeOutputLayers(network)
         try network.save(to: url, metadata: ["steps": "12"])
 
@@ -253,9 +309,9 @@ final class ImageHTransformTests: XCTestCase {
     }
 
     func testImageFineTuningReducesLoss() {
-        // Standard normal 8 × 8 "images" with a third of the pixels observed at σ_y = 0.1.
-        // The initial guidance term c_t g is far too large at high noise (c_t ≈ −160 at
-        // the last step), so the first losses are in the hundreds of thousands and a
+        // Standard normal 8 × 8 "images" with a third of the pixels observed at σ_y = 0.1,
+        // which this observation model does not expose, so s₀ = 1. The initial guidance
+        // term c_t g is far too large at high noise (c_t ≈ −160 at the last step), so the first losses are in the hundreds of thousands and a
         // working optimiser cuts them by orders of magnitude. The bound of a tenth is loose.
         let prior = StandardNormalNoisePredictor<Float>(schedule: schedule)
         let mask = Tensor<Float>(shape: [1, 1, 8, 8], scalars: (0..<64).map { $0 % 3 == 0 ? 1 : 0 })
@@ -272,6 +328,7 @@ final class ImageHTransformTests: XCTestCase {
             task: "test", configuration: configuration)
         XCTAssertEqual(fineTuning.network.architecture.featureChannels, 1)
         XCTAssertNotEqual(fineTuning.network.architecture.gradientInputScale, 0.5, "the scale must be estimated")
+        XCTAssertNil(fineTuning.network.architecture.dataVariance)
 
         var reports: [DEFTTrainingProgress] = []
         fineTuning.train { reports.append($0) }
@@ -287,5 +344,53 @@ final class ImageHTransformTests: XCTestCase {
         let predictor = fineTuning.conditionedPredictor(for: observations)
         let x = Tensor<Float>.normal(shape: [4, 1, 8, 8], using: &draws)
         XCTAssertEqual(predictor.predictNoise(x, at: Tensor(shape: [4], repeating: 500)).shape, [4, 1, 8, 8])
+    }
+
+    func testFineTuningMeasuresInitialScale() {
+        // Standard normal 8 × 8 images observed on a third of the pixels through the gain
+        // a = 0.5, so A Aᵀ = 0.25 on its range, at σ_y = 0.1. With σ_y given, the
+        // fine-tuning must measure v ≈ 1 (64 images of 64 pixels: the mean of 64 variance
+        // estimates, each with a standard deviation of about √(2/63) ≈ 0.18, so about
+        // 0.02; the tolerance 0.1 is 5 of those) and λ = 0.25 (exact for a linear map up to
+        // Float rounding in the finite difference of the forward map).
+        let prior = StandardNormalNoisePredictor<Float>(schedule: schedule)
+        let mask = Tensor<Float>(shape: [1, 1, 8, 8], scalars: (0..<64).map { $0 % 3 == 0 ? 0.5 : 0 })
+        let likelihood = MaskedGaussianObservation(mask: mask, noiseStandardDeviation: 0.1)
+        var draws = PhiloxRandom(seed: 11)
+        let images = Tensor<Float>.normal(shape: [64, 1, 8, 8], using: &draws)
+        var architecture = tinyArchitecture(featureChannels: 0)
+        architecture.tweedieBounds = nil
+
+        func fineTuning(observationNoise: Double?) -> DEFTImageFineTuning<StandardNormalNoisePredictor<Float>, DDPMSchedule> {
+            let configuration = DEFTImageFineTuningConfiguration(
+                architecture: architecture, observationNoise: observationNoise, seed: 12)
+            return DEFTImageFineTuning(
+                prior: prior, schedule: schedule, images: images, observationModel: likelihood, features: nil,
+                task: "test", configuration: configuration)
+        }
+        let scaled = fineTuning(observationNoise: 0.1)
+        let measured = scaled.network.architecture
+        XCTAssertEqual(measured.observationNoise, 0.1)
+        XCTAssertEqual(measured.dataVariance ?? 0, 1, accuracy: 0.1)
+        XCTAssertEqual(measured.operatorGain ?? 0, 0.25, accuracy: 1e-3)
+        XCTAssertEqual(scaled.configuration.observationNoise, 0.1)
+
+        // On the same draws of t and ε, the start c_t s₀ g (the exact optimum here) must
+        // cost far less than the start c_t g. The latter is of order 160 · 0.5 / 0.01 per
+        // observed pixel near the last step.
+        let plain = fineTuning(observationNoise: nil)
+        XCTAssertNil(plain.network.architecture.dataVariance)
+        let x0 = images.slice(alongAxis: 0, 0..<32)
+        let observations = likelihood.sample(given: x0, using: &draws)
+        var scaledDraws = PhiloxRandom(seed: 13)
+        var plainDraws = PhiloxRandom(seed: 13)
+        let scaledLoss = withoutRecording {
+            scaled.model.loss(x0: x0, conditioning: scaled.conditioning(for: observations), using: &scaledDraws).value.scalar
+        }
+        let plainLoss = withoutRecording {
+            plain.model.loss(x0: x0, conditioning: plain.conditioning(for: observations), using: &plainDraws).value.scalar
+        }
+        print("initial loss on the toy problem: \(scaledLoss) starting at c_t s₀ g, \(plainLoss) at c_t g")
+        XCTAssertLessThan(scaledLoss, plainLoss / 100)
     }
 }
