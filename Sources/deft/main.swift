@@ -21,6 +21,7 @@ let subcommands: [Subcommand] = [
     Subcommand(name: "imaging-notebook", summary: "make the figures and numbers of notebooks-md/imaging.md", run: ImagingNotebookCommand.run),
     Subcommand(name: "sde-notebook", summary: "write notebooks-md/sde-solvers-and-gradients.md: solver orders, Brownian tree, gradients", run: SDENotebookCommand.run),
     Subcommand(name: "reward-notebook", summary: "write notebooks-md/reward-tilting.md: sampling exp(r) p and ln Z against closed forms", run: RewardNotebookCommand.run),
+    Subcommand(name: "reconstruction-notebook", summary: "write notebooks-md/deft-on-images.md: DEFT fine-tuned for inpainting against the baselines", run: ReconstructionNotebookCommand.run),
 ]
 
 func printUsage() {
