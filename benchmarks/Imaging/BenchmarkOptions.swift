@@ -1,3 +1,4 @@
+import DEFTScoreMatching
 import Foundation
 import ImageReconstruction
 import Imaging
@@ -19,7 +20,7 @@ struct BenchmarkOptions {
           --tasks LIST            comma-separated tasks (default all: \(ImagingTask.allCases.map(\.rawValue).joined(separator: ",")))
           --images N              evaluation images per task (default 1000)
           --batch-size N          images per sampler call (default 32)
-          --finetune-steps N      DEFT fine-tuning steps per task (default: the library's, 1500)
+          --finetune-steps N      DEFT fine-tuning steps per task (default: the library's, \(DEFTImageFineTuningConfiguration.defaultTraining.steps))
           --prior-steps N         prior training steps timed (default 5, after one untimed step)
           --seed N                seed of everything random (default 0)
           --prior FILE            prior file (default models/fashion-mnist-prior.safetensors)
