@@ -51,7 +51,8 @@ let package = Package(
 
         // Benchmarks: each prints its figures and never passes or fails on a clock.
         .executableTarget(
-            name: "benchmark-foundation", dependencies: ["Tensors", "NeuralNetworks"],
+            name: "benchmark-foundation",
+            dependencies: ["Tensors", "NeuralNetworks", "SDECore", "DEFTScoreMatching", "Samplers", "Imaging"],
             path: "benchmarks/Foundation"),
         .executableTarget(
             name: "benchmark-sde", dependencies: ["Tensors", "NeuralNetworks", "SDECore", "ControlObjectives"],

@@ -12,8 +12,12 @@ import Tensors
 // U-Net (32/64/64 channels, 1×32×32 images) at batches of 16 and 64: the call that
 // samplers repeat hundreds of times per batch of images. PyTorch does not run this one.
 //
+// Two conditional-sampling steps on that U-Net run side by side with PyTorch
+// (peers/torch_posterior_steps.py): one DPS step at batch 8 and one DEFT fine-tuning step
+// at batch 16, both on inpainting (PosteriorStepWorkloads.swift).
+//
 // usage: benchmark-foundation [--rounds N] [--steps N] [--peer-python PATH] [--no-peer]
-//                             [--only mlp|unet|prior]
+//                             [--only mlp|unet|prior|dps|deft]
 
 let options = BenchmarkOptions(CommandLine.arguments.dropFirst())
 
@@ -93,12 +97,21 @@ struct PeerFigures: Decodable {
     var mlp_adam_step_flops: Double
 }
 
-func runPeer(python: String, steps: Int) -> PeerFigures? {
+struct PosteriorPeerFigures: Decodable {
+    var torch_version: String
+    var threads: Int
+    var dps_step: Double?
+    var deft_step: Double?
+    var deft_h_network_parameters: Int
+}
+
+/// Runs `script` of benchmarks/peers with `arguments` and decodes its JSON output.
+func runPeer<Figures: Decodable>(_ type: Figures.Type, python: String, script name: String, arguments: [String]) -> Figures? {
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../peers/torch_foundation.py").standardized.path
+        .appendingPathComponent("../peers/\(name)").standardized.path
     let process = Process()
     process.executableURL = URL(fileURLWithPath: python)
-    process.arguments = [script, "--steps", String(steps)]
+    process.arguments = [script] + arguments
     let pipe = Pipe()
     process.standardOutput = pipe
     do {
@@ -110,10 +123,10 @@ func runPeer(python: String, steps: Int) -> PeerFigures? {
     let output = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-        FileHandle.standardError.write(Data("benchmark-foundation: the PyTorch script exited with \(process.terminationStatus)\n".utf8))
+        FileHandle.standardError.write(Data("benchmark-foundation: \(name) exited with \(process.terminationStatus)\n".utf8))
         return nil
     }
-    return try? JSONDecoder().decode(PeerFigures.self, from: output)
+    return try? JSONDecoder().decode(Figures.self, from: output)
 }
 
 struct BenchmarkOptions {
@@ -132,8 +145,8 @@ struct BenchmarkOptions {
             case "--peer-python": peerPython = iterator.next()
             case "--no-peer": peerPython = nil
             case "--only":
-                guard let name = iterator.next(), ["mlp", "unet", "prior"].contains(name) else {
-                    FileHandle.standardError.write(Data("benchmark-foundation: invalid --only value; expected mlp, unet or prior\n".utf8))
+                guard let name = iterator.next(), ["mlp", "unet", "prior", "dps", "deft"].contains(name) else {
+                    FileHandle.standardError.write(Data("benchmark-foundation: invalid --only value; expected mlp, unet, prior, dps or deft\n".utf8))
                     exit(2)
                 }
                 only = name
@@ -155,8 +168,14 @@ var peerMLP: [Double] = []
 var peerUNet: [Double] = []
 var priorForward16: [Double] = []
 var priorForward64: [Double] = []
+var swiftDPS: [Double] = []
+var swiftDEFT: [Double] = []
+var peerDPS: [Double] = []
+var peerDEFT: [Double] = []
 var peerFigures: PeerFigures?
+var posteriorPeerFigures: PosteriorPeerFigures?
 var unetParameters = 0
+var deftParameters = 0
 func runs(_ workload: String) -> Bool { options.only == nil || options.only == workload }
 for round in 1...options.rounds {
     if runs("mlp") { swiftMLP.append(mlpAdamStepSeconds(steps: options.steps * 10)) }
@@ -169,10 +188,29 @@ for round in 1...options.rounds {
         priorForward16.append(priorForwardSeconds(batch: 16, steps: options.steps))
         priorForward64.append(priorForwardSeconds(batch: 64, steps: Swift.max(1, options.steps / 4)))
     }
-    if options.only != "prior", let python = options.peerPython, let figures = runPeer(python: python, steps: options.steps) {
+    if runs("dps") { swiftDPS.append(dpsStepSeconds(steps: options.steps)) }
+    if runs("deft") {
+        let deft = deftStepSeconds(steps: options.steps)
+        swiftDEFT.append(deft.seconds)
+        deftParameters = deft.parameters
+    }
+    if let python = options.peerPython, runs("mlp") || runs("unet"),
+        let figures = runPeer(PeerFigures.self, python: python, script: "torch_foundation.py", arguments: ["--steps", String(options.steps)])
+    {
         peerFigures = figures
         peerMLP.append(figures.mlp_adam_step)
         peerUNet.append(figures.unet_forward_backward)
+    }
+    if let python = options.peerPython, runs("dps") || runs("deft") {
+        var arguments = ["--steps", String(options.steps), "--dps-schedule-steps", String(dpsScheduleSteps)]
+        if let only = options.only {
+            arguments += ["--only", only]
+        }
+        if let figures = runPeer(PosteriorPeerFigures.self, python: python, script: "torch_posterior_steps.py", arguments: arguments) {
+            posteriorPeerFigures = figures
+            if let seconds = figures.dps_step { peerDPS.append(seconds) }
+            if let seconds = figures.deft_step { peerDEFT.append(seconds) }
+        }
     }
     FileHandle.standardError.write(Data("round \(round)/\(options.rounds) done\n".utf8))
 }
@@ -201,5 +239,12 @@ print(row("MLP 2-128-128-128-2 Adam step, batch 512", swiftMLP, peerMLP, flops: 
 print(row("U-Net 32/64/128 forward+backward, 32×1×28×28", swiftUNet, peerUNet, flops: peerFigures?.unet_forward_backward_flops))
 print(row("prior U-Net 32/64/64 forward only, 16×1×32×32", priorForward16, [], flops: nil))
 print(row("prior U-Net 32/64/64 forward only, 64×1×32×32", priorForward64, [], flops: nil))
+print(row("DPS step, prior U-Net, inpainting, 8×1×32×32", swiftDPS, peerDPS, flops: nil))
+print(row("DEFT fine-tuning step, inpainting, batch 16", swiftDEFT, peerDEFT, flops: nil))
 print("")
 print("rounds: \(options.rounds), U-Net parameters: Swift \(unetParameters), PyTorch \(peerFigures.map { String($0.unet_parameters) } ?? "–"), torch \(peerFigures?.torch_version ?? "not run"), threads \(peerFigures.map { String($0.threads) } ?? "–")")
+if runs("dps") || runs("deft") {
+    let swiftParameters = deftParameters > 0 ? String(deftParameters) : "–"
+    let peerParameters = posteriorPeerFigures.map { String($0.deft_h_network_parameters) } ?? "–"
+    print("DPS step: the median of \(dpsScheduleSteps)-step samples divided by \(dpsScheduleSteps); DEFT h-network parameters: Swift \(swiftParameters), PyTorch \(peerParameters); posterior steps: torch \(posteriorPeerFigures?.torch_version ?? "not run"), threads \(posteriorPeerFigures.map { String($0.threads) } ?? "–")")
+}

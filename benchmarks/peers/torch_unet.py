@@ -6,6 +6,9 @@ Each level has residual blocks GroupNorm-SiLU-Conv3x3, plus Linear(e) broadcast 
 space, GroupNorm-SiLU-Conv3x3, plus a 1x1 skip convolution when channels change.
 Downsampling is a stride-2 3x3 convolution, upsampling nearest x2 then a 3x3
 convolution, and skips are concatenated along channels.
+
+The sizes are parameters, as in UNetConfiguration: `out_channels` defaults to
+`in_channels`, and `time_scale` multiplies t before the embedding.
 """
 import math
 
@@ -15,14 +18,15 @@ import torch.nn.functional as F
 
 
 class SinusoidalTimeEmbedding(nn.Module):
-    def __init__(self, dimension, max_period=10_000.0):
+    def __init__(self, dimension, max_period=10_000.0, time_scale=1.0):
         super().__init__()
+        self.time_scale = time_scale
         half = dimension // 2
         frequencies = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
         self.register_buffer("frequencies", frequencies)
 
     def forward(self, t):
-        arguments = t[:, None] * self.frequencies[None, :]
+        arguments = (t * self.time_scale)[:, None] * self.frequencies[None, :]
         return torch.cat([torch.sin(arguments), torch.cos(arguments)], dim=1)
 
 
@@ -44,11 +48,14 @@ class ResidualBlock(nn.Module):
 
 
 class UNet(nn.Module):
-    def __init__(self, in_channels=1, base_channels=32, channel_multipliers=(1, 2, 4), blocks_per_level=1, groups=8):
+    def __init__(
+        self, in_channels=1, base_channels=32, channel_multipliers=(1, 2, 4), blocks_per_level=1, groups=8,
+        out_channels=None, time_scale=1.0,
+    ):
         super().__init__()
         channels = [base_channels * m for m in channel_multipliers]
         features = 4 * base_channels
-        self.embedding = SinusoidalTimeEmbedding(base_channels)
+        self.embedding = SinusoidalTimeEmbedding(base_channels, time_scale=time_scale)
         self.time = nn.Sequential(nn.Linear(base_channels, features), nn.SiLU(), nn.Linear(features, features))
         self.input_conv = nn.Conv2d(in_channels, channels[0], 3, padding=1)
 
@@ -75,7 +82,7 @@ class UNet(nn.Module):
             current = channels[level]
 
         self.output_norm = nn.GroupNorm(groups, channels[0])
-        self.output_conv = nn.Conv2d(channels[0], in_channels, 3, padding=1)
+        self.output_conv = nn.Conv2d(channels[0], in_channels if out_channels is None else out_channels, 3, padding=1)
 
     def forward(self, x, t):
         e = F.silu(self.time(self.embedding(t)))
