@@ -85,8 +85,8 @@ public enum PixelRange: Sendable {
 /// Lays out images `[N, 1, H, W]` as a grid of `rows × columns` cells, filled row by row,
 /// with `spacing` pixels of `background` between cells and around the border.
 ///
-/// Values are mapped from `range` to 0…255, clipped and rounded to the nearest byte.
-/// Cells past the last image stay `background`. `N` must not exceed `rows · columns`.
+/// Values are mapped from `range` to 0…255, clipped and rounded to the nearest byte, so
+/// −∞ becomes 0 and +∞ becomes 255. NaN becomes 0 (black). Cells past the last image stay `background`. `N` must not exceed `rows · columns`.
 public func imageGrid<Scalar: TensorScalar>(
     _ images: Tensor<Scalar>, rows: Int, columns: Int, range: PixelRange = .symmetric,
     spacing: Int = 2, background: UInt8 = 128
@@ -109,7 +109,9 @@ public func imageGrid<Scalar: TensorScalar>(
         for i in 0..<height {
             for j in 0..<width {
                 let scaled = (values[(index * height + i) * width + j] - low) / (high - low) * 255
-                pixels[(top + i) * gridWidth + left + j] = UInt8(Swift.min(Swift.max(scaled, 0), 255).rounded())
+                // Swift.max(NaN, 0) is NaN, and UInt8(NaN) traps, so NaN is mapped first.
+                let clipped = scaled.isNaN ? 0 : Swift.min(Swift.max(scaled, 0), 255)
+                pixels[(top + i) * gridWidth + left + j] = UInt8(clipped.rounded())
             }
         }
     }

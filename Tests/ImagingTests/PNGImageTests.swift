@@ -53,6 +53,15 @@ final class PNGImageTests: XCTestCase {
         XCTAssertEqual(grid.pixels, [0, 64, 255, 255])
     }
 
+    func testGridMapsNonFiniteValues() {
+        let images = Tensor<Float>(shape: [1, 1, 1, 4], scalars: [.nan, -.infinity, .infinity, 0])
+        let grid = imageGrid(images, rows: 1, columns: 1, spacing: 0)
+        XCTAssertEqual(grid.pixels[0], 0, "NaN is black")
+        XCTAssertEqual(grid.pixels[1], 0, "−∞ is clipped to black")
+        XCTAssertEqual(grid.pixels[2], 255, "+∞ is clipped to white")
+        XCTAssertEqual(grid.pixels[3], 128, "0 rounds 127.5 up")
+    }
+
     func testReadingMissingOrInvalidFileFails() throws {
         XCTAssertThrowsError(try GrayscaleImage(contentsOfPNG: directory.appendingPathComponent("missing.png")))
         let invalid = directory.appendingPathComponent("invalid.png")
