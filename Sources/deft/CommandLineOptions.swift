@@ -1,6 +1,7 @@
 /// The options of one subcommand, parsed from `--name value`, `--name=value` and
 /// boolean `--flag` arguments. Unknown options, missing values and malformed numbers are
-/// reported by name with a hint to run `--help`.
+/// reported by name with a hint to run `--help`. A value may not be empty or start with
+/// `--`, so that `--output --json` is rejected instead of writing into a folder `--json`.
 struct CommandLineOptions {
     let command: String
     private var values: [String: [String]] = [:]
@@ -38,6 +39,12 @@ struct CommandLineOptions {
                         throw CommandLineError.missingValue(command: command, option: name)
                     }
                     value = arguments[index]
+                    guard !value.hasPrefix("--") else {
+                        throw CommandLineError.optionAsValue(command: command, option: name, value: value)
+                    }
+                }
+                guard !value.isEmpty else {
+                    throw CommandLineError.invalidValue(command: command, option: name, value: value, expected: "a non-empty value")
                 }
                 values[name, default: []].append(value)
             } else {
@@ -86,6 +93,7 @@ enum CommandLineError: Error, CustomStringConvertible {
     case unexpectedArgument(command: String, argument: String)
     case missingValue(command: String, option: String)
     case invalidValue(command: String, option: String, value: String, expected: String)
+    case optionAsValue(command: String, option: String, value: String)
 
     var description: String {
         switch self {
@@ -99,6 +107,9 @@ enum CommandLineError: Error, CustomStringConvertible {
             return "option '--\(option)' of 'deft \(command)' needs a value"
         case .invalidValue(let command, let option, let value, let expected):
             return "invalid value '\(value)' for '--\(option)' of 'deft \(command)': expected \(expected)"
+        case .optionAsValue(let command, let option, let value):
+            return "option '--\(option)' of 'deft \(command)' needs a value, but the next argument is the option '\(value)'; "
+                + "write --\(option) VALUE, or --\(option)=VALUE for a value that starts with '--'"
         }
     }
 }

@@ -25,12 +25,23 @@ enum ControlCTCommand {
                 expected: "no value, because --problem ct does not use it")
         }
         var objective = options.string("objective") ?? "vargrad"
+        guard ["relative-entropy", "vargrad", "log-variance", "trajectory-balance"].contains(objective) else {
+            throw CommandLineError.invalidValue(
+                command: "control", option: "objective", value: objective, expected: "vargrad (default), trajectory-balance or relative-entropy")
+        }
         if objective == "log-variance" { objective = "vargrad" }
+        let gradient = options.string("gradient") ?? (objective == "relative-entropy" ? "backprop" : "detached")
+        let supportedGradient = objective == "relative-entropy" ? "backprop" : "detached"
+        guard gradient == supportedGradient else {
+            throw CommandLineError.invalidValue(
+                command: "control", option: "gradient", value: gradient,
+                expected: "\(supportedGradient) for --objective \(objective) on the CT problem")
+        }
         let settings = ControlCTSettings(
             priorPath: options.string("prior") ?? SampleCommand.defaultPriorPath,
             imageIndex: try options.int("image-index", default: 0, range: 0...(FashionMNIST.Split.evaluation.range.count - 1)),
             objective: objective,
-            gradient: options.string("gradient") ?? (objective == "relative-entropy" ? "backprop" : "detached"),
+            gradient: gradient,
             steps: try options.int("steps", default: defaultSteps, range: 2...100_000),
             trainingSteps: try options.int("training-steps", default: defaultTrainingSteps, range: 1...10_000_000),
             batchSize: try options.int("batch-size", default: defaultBatchSize, range: 2...10_000),
@@ -39,14 +50,20 @@ enum ControlCTCommand {
             sampleCount: try options.int("samples", default: defaultSampleCount, range: 1...10_000),
             seed: UInt64(try options.int("seed", default: 0, range: 0...Int.max)))
 
+        // The run folder is created before training, so that a bad --output fails at once.
+        let folder = try RunFolder.create(in: URL(fileURLWithPath: options.string("output") ?? "runs"), prefix: "control-ct")
         Log.info("deft control: ct, image \(settings.imageIndex), \(settings.objective) with \(settings.gradient) gradients, \(settings.steps) steps, \(settings.trainingSteps) training steps of \(settings.batchSize) paths")
         let run = ControlCTRun(settings: settings) { progress in
             let memory = [progress.peakResidentKilobytes.map { "VmHWM \($0) kB" }, progress.residentKilobytes.map { "VmRSS \($0) kB" }]
                 .compactMap { $0 }.joined(separator: ", ")
             Log.info(String(format: "step %d  loss %.6g  %.3f s  ", progress.step, progress.loss, progress.seconds) + memory)
         }
-        let (report, folder) = try run.run {
-            try RunFolder.create(in: URL(fileURLWithPath: options.string("output") ?? "runs"), prefix: "control-ct")
+        let report: ControlCTReport
+        do {
+            report = try run.run { folder }.report
+        } catch {
+            RunFolder.removeIfEmpty(folder)
+            throw error
         }
         Log.info("wrote \(folder.path)/samples.png, samples.npy and summary.json")
 

@@ -76,7 +76,8 @@ enum ControlCommand {
           --samples N           samples drawn after training (default: the problem file's
                                 samples, else 10000)
           --seed N              seed of every random draw (default: the problem file's seed, else 0)
-          --output DIR          parent folder of the run folder (default runs)
+          --output DIR          parent folder of the run folder (default runs), created
+                                before training so that an unusable folder fails at once
           --json                print the results as JSON on standard output
           --notebook DIR        compare the objectives on FILE.json (default
                                 examples/control-gaussian-2d.json) and write
@@ -128,6 +129,11 @@ enum ControlCommand {
         }
 
         let isMixture = problemName == "mixture"
+        guard isMixture || FileManager.default.fileExists(atPath: problemName) else {
+            throw CommandLineError.invalidValue(
+                command: "control", option: "problem", value: problemName,
+                expected: "ct, mixture (lower case) or the path of a Gaussian problem file, and no file '\(problemName)' exists")
+        }
         let steps = try options.int("steps", default: 100, range: 2...100_000)
         let gridKind = options.string("grid") ?? (isMixture ? "uniform" : "quadratic")
         guard gridKind == "uniform" || gridKind == "quadratic" else {
@@ -152,15 +158,22 @@ enum ControlCommand {
             checkpointInterval: try options.int("checkpoint-interval", default: 8, range: 1...1_000_000),
             checkpoints: checkpoints)
 
+        // The run folder is created before training, so that a bad --output fails at once.
+        let folder = try RunFolder.create(in: URL(fileURLWithPath: options.string("output") ?? "runs"), prefix: "control")
         Log.info("deft control: \(problemName), \(settings.objective) with \(gradient) gradients, \(steps) steps, \(settings.trainingSteps) training steps of \(settings.batchSize) paths")
         let run = ControlRun(setup: setup, settings: settings, problemName: problemName) { progress in
             let memory = [progress.peakResidentKilobytes.map { "VmHWM \($0) kB" }, progress.residentKilobytes.map { "VmRSS \($0) kB" }]
                 .compactMap { $0 }.joined(separator: ", ")
             Log.info(String(format: "step %d  loss %.6f  %.3f s  ", progress.step, progress.loss, progress.seconds) + memory)
         }
-        let (report, samples, _) = try run.run()
+        let (report, samples, _): (ControlReport, Tensor<Double>, [String: Tensor<Double>])
+        do {
+            (report, samples, _) = try run.run()
+        } catch {
+            RunFolder.removeIfEmpty(folder)
+            throw error
+        }
 
-        let folder = try RunFolder.create(in: URL(fileURLWithPath: options.string("output") ?? "runs"), prefix: "control")
         try writeAtomically(try report.jsonData(), to: folder.appendingPathComponent("summary.json"))
         try NumPyFile.write(samples, to: folder.appendingPathComponent("samples.npy"))
         Log.info("wrote \(folder.path)/summary.json and samples.npy")

@@ -108,9 +108,11 @@ struct ControlRun {
         let problem = setup.problem
         let normalizer = ScalarLogNormalizer<Double>()
         let objective = try makeObjective(normalizer: normalizer)
-        let schedule = CosineDecay(
-            initialRate: settings.learningRate, finalRate: settings.learningRate / 100, decaySteps: settings.trainingSteps
-        ).withLinearWarmup(steps: Swift.min(10, settings.trainingSteps / 10))
+        // A warm-up of a tenth of the steps, at most 10; runs of fewer than 10 steps have none.
+        let decay = CosineDecay(
+            initialRate: settings.learningRate, finalRate: settings.learningRate / 100, decaySteps: settings.trainingSteps)
+        let warmupSteps = Swift.min(10, settings.trainingSteps / 10)
+        let schedule: any LearningRateSchedule = warmupSteps > 0 ? decay.withLinearWarmup(steps: warmupSteps) : decay
         let trainer = ControlTrainer(
             problem: problem, model: model, objective: objective,
             configuration: .init(

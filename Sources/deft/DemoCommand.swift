@@ -24,6 +24,8 @@ enum DemoCommand {
         not applicable. Progress goes to standard error. Writes h-network.safetensors,
         loss.csv, results.md, results.json and reconstructions.png (rows: ground truth, the
         observation shown as an image, then each method) into a new folder under --output.
+        A method whose reconstructions contain NaN or ±∞ (a diverged sampler or a corrupt
+        prior file) keeps its row with nan scores and gets a warning on standard error.
 
         columns:
         \(ReconstructionReport.columnDefinitions)
@@ -78,9 +80,24 @@ enum DemoCommand {
         let deftSteps = try ImagingCommandOptions.deftSteps(options, scheduleCount: prior.schedule.count)
         let baselineSteps = try ImagingCommandOptions.baselineSteps(options, scheduleCount: prior.schedule.count)
         let classifier = try ImagingCommandOptions.classifier(options)
-        let directory = ImagingCommandOptions.dataDirectory(options)
+        let directory = try ImagingCommandOptions.checkedDataDirectory(options)
         let runFolder = try RunFolder.create(in: ImagingCommandOptions.outputParent(options), prefix: "demo-\(task.rawValue)")
+        do {
+            try run(options, task: task, imageCount: imageCount, batchSize: batchSize, seed: seed, configuration: configuration,
+                    prior: prior, priorPath: priorPath, deftSteps: deftSteps, baselineSteps: baselineSteps, classifier: classifier,
+                    directory: directory, runFolder: runFolder, start: start)
+        } catch {
+            RunFolder.removeIfEmpty(runFolder)
+            throw error
+        }
+    }
 
+    /// Fine-tunes, reconstructs and reports into `runFolder`, with every input already checked.
+    private static func run(
+        _ options: CommandLineOptions, task: ImagingTask, imageCount: Int, batchSize: Int, seed: UInt64,
+        configuration: DEFTImageFineTuningConfiguration, prior: UNetNoisePredictor<Float>, priorPath: String, deftSteps: Int,
+        baselineSteps: BaselineSteps, classifier: FashionClassifier<Float>, directory: URL, runFolder: URL, start: Date
+    ) throws {
         // Fine-tuning.
         let fineTuned = try ImagingCommandOptions.fineTune(task: task, prior: prior, directory: directory, configuration: configuration)
         try fineTuned.save(to: runFolder.appendingPathComponent("h-network.safetensors"), prior: priorPath)
@@ -95,6 +112,7 @@ enum DemoCommand {
         let report = try ImagingCommandOptions.evaluate(
             entries: entries, task: task, likelihood: likelihood, classifier: classifier, directory: directory,
             imageCount: imageCount, batchSize: batchSize, seed: seed, runFolder: runFolder)
+        ImagingCommandOptions.warnAboutNonFiniteResults(report)
         Log.info("demo finished in \(formattedDuration(Date().timeIntervalSince(start)))")
 
         if options.flag("json") {

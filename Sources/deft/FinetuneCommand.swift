@@ -49,12 +49,16 @@ enum FinetuneCommand {
         let configuration = try ImagingCommandOptions.fineTuningConfiguration(
             options, stepsOption: "steps", batchSizeOption: "batch-size", seed: seed)
         let (prior, priorPath) = try ImagingCommandOptions.prior(options)
-        let outputParent = ImagingCommandOptions.outputParent(options)
+        let directory = try ImagingCommandOptions.checkedDataDirectory(options)
+        let runFolder = try RunFolder.create(in: ImagingCommandOptions.outputParent(options), prefix: "finetune-\(task.rawValue)")
 
-        let result = try ImagingCommandOptions.fineTune(
-            task: task, prior: prior, directory: ImagingCommandOptions.dataDirectory(options), configuration: configuration)
-
-        let runFolder = try RunFolder.create(in: outputParent, prefix: "finetune-\(task.rawValue)")
+        let result: FineTunedNetwork
+        do {
+            result = try ImagingCommandOptions.fineTune(task: task, prior: prior, directory: directory, configuration: configuration)
+        } catch {
+            RunFolder.removeIfEmpty(runFolder)
+            throw error
+        }
         let networkURL = runFolder.appendingPathComponent("h-network.safetensors")
         try result.save(to: networkURL, prior: priorPath)
         try writeAtomically(Data(result.lossCSV.utf8), to: runFolder.appendingPathComponent("loss.csv"))

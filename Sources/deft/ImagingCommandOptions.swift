@@ -41,8 +41,26 @@ enum ImagingCommandOptions {
         return try FashionClassifier<Float>(contentsOf: url)
     }
 
+    /// The Fashion-MNIST files that `FashionMNIST.load` reads for the fine-tuning and evaluation splits.
+    static let dataFileNames = [
+        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+    ]
+
     static func dataDirectory(_ options: CommandLineOptions) -> URL {
         options.string("data").map { URL(fileURLWithPath: $0) } ?? FashionMNIST.defaultDirectory
+    }
+
+    /// Returns `dataDirectory(options)` after checking that a folder given with `--data`
+    /// contains the four Fashion-MNIST files, so that a wrong path fails before any run
+    /// folder is created.
+    static func checkedDataDirectory(_ options: CommandLineOptions) throws -> URL {
+        guard let path = options.string("data") else { return FashionMNIST.defaultDirectory }
+        let directory = URL(fileURLWithPath: path)
+        let missing = dataFileNames.filter { !FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }
+        guard missing.isEmpty else {
+            throw ImagingCommandError.missingDataFiles(path: path, files: missing)
+        }
+        return directory
     }
 
     static func seed(_ options: CommandLineOptions) throws -> UInt64 {
@@ -165,10 +183,25 @@ enum ImagingCommandOptions {
     }
 }
 
+extension ImagingCommandOptions {
+    /// Logs one warning for each method whose reconstructions were not finite (NaN PSNR),
+    /// because the report keeps their rows with nan scores.
+    static func warnAboutNonFiniteResults(_ report: ReconstructionReport) {
+        for result in report.results where result.isApplicable {
+            let failed = result.scores.psnr.filter { !$0.isFinite }.count
+            guard failed > 0 else { continue }
+            Log.warning(
+                "\(result.name): \(failed) of \(result.scores.count) reconstructions contain NaN or ±∞; the sampler diverged "
+                    + "or the prior or h-network file is corrupt, so its scores are nan")
+        }
+    }
+}
+
 /// An input that `deft finetune`, `deft evaluate` or `deft demo` cannot use.
 enum ImagingCommandError: Error, CustomStringConvertible {
     case missingOption(command: String, option: String)
     case fileNotFound(option: String, path: String, hint: String)
+    case missingDataFiles(path: String, files: [String])
 
     var description: String {
         switch self {
@@ -176,6 +209,9 @@ enum ImagingCommandError: Error, CustomStringConvertible {
             return "'deft \(command)' needs --\(option); run 'deft \(command) --help'"
         case .fileNotFound(let option, let path, let hint):
             return "--\(option) file not found: \(path); \(hint)"
+        case .missingDataFiles(let path, let files):
+            return "--data folder '\(path)' lacks the Fashion-MNIST files \(files.joined(separator: ", ")); "
+                + "pass the folder that contains the gzip-compressed IDX files"
         }
     }
 }

@@ -15,7 +15,9 @@ enum SampleCommand {
         grid (samples.png) and as samples.npy ([N, 1, 32, 32], Float32, in the data's
         [−1, 1] scale) into a new folder under --output, and prints the sampling time. If
         the classifier's weight file exists, it also prints the classifier's label counts
-        over the samples.
+        over the samples. If any sample contains NaN or ±∞ (a diverged sampler or a corrupt
+        prior file), the files are still written, with NaN drawn black in samples.png, and
+        the command fails with an error that counts them.
 
         samplers (--sampler):
           ddim   DDIM on --steps evenly spaced steps ending at step 999 (default)
@@ -61,14 +63,29 @@ enum SampleCommand {
         let prior = try UNetNoisePredictor<Float>(contentsOf: priorURL)
         let sampler = try makeSampler(options, schedule: prior.schedule)
 
+        // The run folder is created before sampling, so that a bad --output fails at once.
+        let runFolder = try RunFolder.create(in: URL(fileURLWithPath: options.string("output") ?? "runs"), prefix: "samples")
         let start = Date()
-        let samples = try drawSamples(prior, sampler: sampler, count: count, batchSize: batchSize, seed: seed)
+        let samples: Tensor<Float>
+        do {
+            samples = try drawSamples(prior, sampler: sampler, count: count, batchSize: batchSize, seed: seed)
+        } catch {
+            RunFolder.removeIfEmpty(runFolder)
+            throw error
+        }
         let seconds = Date().timeIntervalSince(start)
 
-        let runFolder = try RunFolder.create(in: URL(fileURLWithPath: options.string("output") ?? "runs"), prefix: "samples")
         let grid = imageGrid(zoomed(samples, by: zoom), rows: (count + columns - 1) / columns, columns: columns)
         try grid.writePNG(to: runFolder.appendingPathComponent("samples.png"))
         try NumPyFile.write(samples, to: runFolder.appendingPathComponent("samples.npy"))
+
+        // Non-finite samples are written for inspection, then reported as an error.
+        let nonFinite = nonFiniteImageCount(samples)
+        guard nonFinite == 0 else {
+            throw SampleCommandError(
+                "\(nonFinite) of \(count) samples of \(sampler.name) contain NaN or ±∞: the sampler diverged or the prior file "
+                    + "\(priorURL.path) is corrupt; they are in \(runFolder.path), NaN drawn black in samples.png")
+        }
 
         print("prior: \(priorURL.path)")
         print(String(
@@ -150,6 +167,15 @@ enum SampleCommand {
         return Tensor.concatenate(batches, alongAxis: 0)
     }
 
+    /// Returns how many images `[N, ...]` contain a NaN or infinite value.
+    static func nonFiniteImageCount(_ images: Tensor<Float>) -> Int {
+        let size = images.shape.dropFirst().reduce(1, *)
+        let scalars = images.scalars
+        return (0..<images.shape[0]).filter { index in
+            scalars[(index * size)..<((index + 1) * size)].contains { !$0.isFinite }
+        }.count
+    }
+
     /// Returns the images with each pixel repeated `factor` times along height and width.
     static func zoomed(_ images: Tensor<Float>, by factor: Int) -> Tensor<Float> {
         factor == 1 ? images : upsampleNearest2d(images, factor: factor)
@@ -176,5 +202,14 @@ enum SampleCommand {
                            100 * Double(counts[label]) / Double(classes.count))
         }
         return String(text.dropLast())
+    }
+}
+
+/// A `deft sample` run whose samples cannot be trusted.
+struct SampleCommandError: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) {
+        self.description = description
     }
 }

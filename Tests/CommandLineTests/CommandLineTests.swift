@@ -139,6 +139,130 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(run.standardError.contains("is this an h-transform file?"), run.standardError)
     }
 
+    func testOptionValueMustNotBeOption() throws {
+        let run = try deft(["demo", "--output", "--json"])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertTrue(run.standardError.contains("option '--output' of 'deft demo' needs a value, but the next argument is the option '--json'"), run.standardError)
+    }
+
+    func testEmptyOptionValueRejected() throws {
+        for arguments in [["demo", "--output", ""], ["sample", "--output="]] {
+            let run = try deft(arguments)
+            XCTAssertEqual(run.status, 1, "\(arguments)")
+            XCTAssertTrue(run.standardError.contains("invalid value '' for '--output'"), "\(arguments): \(run.standardError)")
+        }
+    }
+
+    func testOutputFileRejectedBeforeCompute() throws {
+        let file = try temporaryFolder().appendingPathComponent("somefile")
+        try Data().write(to: file)
+        let commands = [["finetune"], ["sample"], ["control", "--problem", "ct"], ["control", "--problem", "mixture"], ["demo"]]
+        for command in commands {
+            let started = Date()
+            let run = try deft(command + ["--quiet", "--output", file.path])
+            XCTAssertEqual(run.status, 1, "\(command)")
+            XCTAssertTrue(
+                run.standardError.contains("--output '\(file.path)' exists and is not a folder"), "\(command): \(run.standardError)")
+            // Each command computes for tens of seconds or more before writing, and the check alone takes under 1 s.
+            XCTAssertLessThan(Date().timeIntervalSince(started), 10, "\(command) fails before its computation")
+        }
+    }
+
+    func testControlProblemNameListsChoices() throws {
+        let run = try deft(["control", "--problem", "CT"])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertTrue(run.standardError.contains("invalid value 'CT' for '--problem'"), run.standardError)
+        XCTAssertTrue(run.standardError.contains("ct, mixture"), run.standardError)
+    }
+
+    func testControlCTObjectiveValidatedFirst() throws {
+        let run = try deft(["control", "--problem", "ct", "--objective", "foo"])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertTrue(run.standardError.contains("invalid value 'foo' for '--objective'"), run.standardError)
+        XCTAssertFalse(run.standardError.contains("--gradient"), run.standardError)
+    }
+
+    func testMissingDataFolderLeavesNoRunFolder() throws {
+        let folder = try temporaryFolder()
+        for command in ["demo", "finetune"] {
+            let run = try deft([command, "--quiet", "--data", "/nonexistent", "--output", folder.path])
+            XCTAssertEqual(run.status, 1, command)
+            XCTAssertTrue(run.standardError.contains("--data folder '/nonexistent' lacks the Fashion-MNIST files"), run.standardError)
+            XCTAssertFalse(run.standardError.contains("apt-get"), "an explicit --data needs no install hint: \(run.standardError)")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), [], "no empty run folders")
+    }
+
+    func testEvaluateHelpShowsTaskOptional() throws {
+        let run = try deft(["evaluate", "--help"])
+        XCTAssertTrue(run.standardOutput.hasPrefix("usage: deft evaluate [--task NAME]"), String(run.standardOutput.prefix(80)))
+        XCTAssertTrue(run.standardOutput.contains("DPS"), "the help states the cost of DPS")
+    }
+
+    // MARK: - Short runs
+
+    func testControlWithFewTrainingStepsRuns() throws {
+        let folder = try temporaryFolder()
+        for steps in ["1", "5", "9"] {
+            let run = try deft([
+                "control", "--problem", "mixture", "--training-steps", steps, "--batch-size", "8", "--steps", "10", "--samples", "20",
+                "--quiet", "--json", "--output", folder.path,
+            ])
+            XCTAssertEqual(run.status, 0, "--training-steps \(steps): \(run.standardError)")
+            XCTAssertTrue(run.standardOutput.contains("\"mode_masses\""), "--training-steps \(steps)")
+        }
+    }
+
+    /// Writes the tiny prior with every weight replaced by NaN, a corrupt prior file.
+    func writeNaNPrior(in folder: URL) throws -> URL {
+        let prior = try writeTinyPrior(in: folder)
+
+        // A safetensors file is an 8-byte little-endian header length, the JSON header, then
+        // the weights, which are all Float32 here.
+        var bytes = [UInt8](try Data(contentsOf: prior))
+        let headerLength = bytes[0..<8].enumerated().reduce(0) { $0 | (Int($1.element) << (8 * $1.offset)) }
+        let nan = withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { Array($0) }
+        for offset in stride(from: 8 + headerLength, to: bytes.count - 3, by: 4) {
+            bytes.replaceSubrange(offset..<(offset + 4), with: nan)
+        }
+        try Data(bytes).write(to: prior)
+        return prior
+    }
+
+    func testSampleFromNaNPriorFails() throws {
+        let folder = try temporaryFolder()
+        let prior = try writeNaNPrior(in: folder)
+
+        let output = folder.appendingPathComponent("runs")
+        let run = try deft([
+            "sample", "--quiet", "--prior", prior.path, "--count", "2", "--batch-size", "2", "--steps", "2", "--output", output.path,
+        ])
+        XCTAssertEqual(run.status, 1, run.standardError)
+        XCTAssertTrue(run.standardError.contains("2 of 2 samples of DDIM"), run.standardError)
+        XCTAssertTrue(run.standardError.contains("the sampler diverged or the prior file"), run.standardError)
+        let runs = try FileManager.default.contentsOfDirectory(atPath: output.path)
+        XCTAssertEqual(runs.count, 1)
+        let png = output.appendingPathComponent(runs.first ?? "").appendingPathComponent("samples.png")
+        let image = try GrayscaleImage(contentsOfPNG: png)
+        XCTAssertTrue(image.pixels.contains(0), "NaN pixels are drawn black")
+    }
+
+    func testEvaluateWarnsOnNaNReconstructions() throws {
+        guard FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory.path) else {
+            throw XCTSkip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+        }
+        let folder = try temporaryFolder()
+        let prior = try writeNaNPrior(in: folder)
+        let run = try deft([
+            "evaluate", "--quiet", "--json", "--methods", "dps,pinv", "--images", "2", "--batch-size", "2", "--prior", prior.path,
+            "--output", folder.path,
+        ])
+        XCTAssertEqual(run.status, 0, run.standardError)
+        XCTAssertTrue(run.standardError.contains("deft: warning: dps: 2 of 2 reconstructions contain NaN or ±∞"), run.standardError)
+        XCTAssertFalse(run.standardError.contains("pinv"), "A⁺y does not use the prior: \(run.standardError)")
+        XCTAssertTrue(run.standardOutput.contains("\"nan\""), "the dps row is flagged nan: \(run.standardOutput)")
+    }
+
     // MARK: - End to end
 
     /// Writes a randomly initialised prior with 4 base channels, one level and a 20-step
