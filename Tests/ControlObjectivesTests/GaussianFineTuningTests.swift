@@ -115,6 +115,12 @@ final class GaussianFineTuningTests: XCTestCase {
         try checkRelativeEntropy(.adjoint(), checkpointInterval: 8, Self.large, "relative entropy, adjoint, d = 8")
     }
 
+    /// The checkpointed adjoint, the default adjoint of `deft control`, with its default
+    /// ⌈log₂ N⌉ stored states.
+    func testRelativeEntropyCheckpointedAdjoint() throws {
+        try checkRelativeEntropy(.checkpointed(), checkpointInterval: nil, Self.small, "relative entropy, checkpointed adjoint, d = 2")
+    }
+
     // MARK: Detached objectives
 
     func checkLogVariance(_ setting: Setting, _ name: String) throws {
