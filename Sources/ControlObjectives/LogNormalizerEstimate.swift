@@ -1,4 +1,5 @@
 import Foundation
+import NeuralNetworks
 import SDECore
 import Tensors
 

@@ -1,3 +1,4 @@
+import NeuralNetworks
 import SDECore
 import Tensors
 
