@@ -119,7 +119,7 @@ enum ImagingNotebookCommand {
             OperatorCase(
                 name: "phase retrieval, magnitudes of the 2× oversampled DFT, σ_y = 0.05", file: "phase-retrieval.png",
                 model: phase, reconstruct: nil, baseline: "none (no linear inverse)",
-                showObservation: { centredSpectrum(log($0.applying(.abs) + 0.05)) }),
+                showObservation: { ImageDisplay.centredSpectrum(log($0.applying(.abs) + 0.05)) }),
             OperatorCase(
                 name: "HDR, y = clip(2x, −1, 1), σ_y = 0.05", file: "hdr.png", model: hdr,
                 reconstruct: { $0 * 0.5 }, baseline: "y / 2 (exact where not saturated)"),
@@ -145,7 +145,7 @@ enum ImagingNotebookCommand {
             // Figure: 8 images, their observations scaled to fill the gray range, and the baseline.
             let shown = truth.slice(alongAxis: 0, 0..<8)
             var rows = [displayed(shown, size: 32)]
-            rows.append(displayed(stretched(operatorCase.showObservation(observations.slice(alongAxis: 0, 0..<8))), size: 32))
+            rows.append(displayed(ImageDisplay.stretched(operatorCase.showObservation(observations.slice(alongAxis: 0, 0..<8))), size: 32))
             var metrics = "| — | — | — |"
             if let reconstruct = operatorCase.reconstruct {
                 let reconstructions = reconstruct(observations)
@@ -187,32 +187,6 @@ enum ImagingNotebookCommand {
             result = Tensor.concatenate([result, Tensor(shape: [result.shape[0], 1, size, size - result.shape[3]], repeating: -1)], alongAxis: 3)
         }
         return result
-    }
-
-    /// Returns the planes rolled by half their height and width, which moves the DFT's zero
-    /// frequency from the corner to the centre.
-    static func centredSpectrum(_ planes: Tensor<Float>) -> Tensor<Float> {
-        let (height, width) = (planes.shape[2], planes.shape[3])
-        let rows = Tensor.concatenate(
-            [planes.slice(alongAxis: 2, (height / 2)..<height), planes.slice(alongAxis: 2, 0..<(height / 2))], alongAxis: 2)
-        return Tensor.concatenate(
-            [rows.slice(alongAxis: 3, (width / 2)..<width), rows.slice(alongAxis: 3, 0..<(width / 2))], alongAxis: 3)
-    }
-
-    /// Maps each image linearly so that its minimum is −1 and its maximum 1, for showing observations of any scale.
-    static func stretched(_ images: Tensor<Float>) -> Tensor<Float> {
-        let count = images.shape[0]
-        let length = images.scalarCount / count
-        var values = images.scalars
-        for index in 0..<count {
-            let range = (index * length)..<((index + 1) * length)
-            let (low, high) = (values[range].min()!, values[range].max()!)
-            let scale = high > low ? 2 / (high - low) : 0
-            for i in range {
-                values[i] = (values[i] - low) * scale - 1
-            }
-        }
-        return Tensor(shape: images.shape, scalars: values)
     }
 
     static func clippedToData(_ images: Tensor<Float>) -> Tensor<Float> {
