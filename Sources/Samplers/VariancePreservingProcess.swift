@@ -89,24 +89,28 @@ public struct ContinuousDDPM: VariancePreservingProcess, Sendable {
     }
 }
 
-/// The forward SDE of a `VariancePreservingProcess`, with additive diagonal noise, for
-/// SDECore's `ReverseTimeSDE`, `ProbabilityFlowODE` and `solve`.
-struct VariancePreservingSDE<Scalar: TensorScalar, Process: VariancePreservingProcess>: StochasticDifferentialEquation {
-    let process: Process
+/// The forward SDE dX = −½ β(t) X dt + √β(t) dW of a `VariancePreservingProcess`, with
+/// additive diagonal noise, for SDECore's `ReverseTimeSDE`, `ProbabilityFlowODE` and `solve`.
+public struct VariancePreservingSDE<Scalar: TensorScalar, Process: VariancePreservingProcess>: StochasticDifferentialEquation {
+    public let process: Process
 
-    var noiseType: NoiseType { .additive(.diagonal) }
-    var interpretation: SDEInterpretation { .ito }
-    var parameters: [Variable<Scalar>] { [] }
+    public init(process: Process) {
+        self.process = process
+    }
 
-    func drift(_ t: Double, _ x: Variable<Scalar>) -> Variable<Scalar> {
+    public var noiseType: NoiseType { .additive(.diagonal) }
+    public var interpretation: SDEInterpretation { .ito }
+    public var parameters: [Variable<Scalar>] { [] }
+
+    public func drift(_ t: Double, _ x: Variable<Scalar>) -> Variable<Scalar> {
         x * Scalar(-0.5 * process.beta(t))
     }
 
-    func diffusion(_ t: Double, _ x: Variable<Scalar>) -> Variable<Scalar> {
+    public func diffusion(_ t: Double, _ x: Variable<Scalar>) -> Variable<Scalar> {
         Variable(Tensor(shape: x.shape, repeating: Scalar(process.beta(t).squareRoot())))
     }
 
-    func diffusionProduct(_ t: Double, _ x: Variable<Scalar>, _ v: Tensor<Scalar>) -> Variable<Scalar> {
+    public func diffusionProduct(_ t: Double, _ x: Variable<Scalar>, _ v: Tensor<Scalar>) -> Variable<Scalar> {
         Variable(v * Scalar(process.beta(t).squareRoot()))
     }
 }

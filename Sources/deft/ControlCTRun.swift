@@ -6,29 +6,6 @@ import SDECore
 import Samplers
 import Tensors
 
-/// The forward VP SDE of a DDPM schedule read as `ContinuousDDPM`: β(t) piecewise constant
-/// with ᾱ equal to the schedule's exact products at the step times t_k = (k + 1)/N, so the
-/// prior's ε-model is evaluated at its own step indices k = tN − 1.
-struct DDPMForwardSDE<Scalar: TensorScalar>: StochasticDifferentialEquation {
-    let process: ContinuousDDPM
-
-    var noiseType: NoiseType { .additive(.diagonal) }
-    var interpretation: SDEInterpretation { .ito }
-    var parameters: [Variable<Scalar>] { [] }
-
-    func drift(_ t: Double, _ x: Variable<Scalar>) -> Variable<Scalar> {
-        x * Scalar(-0.5 * process.beta(t))
-    }
-
-    func diffusion(_ t: Double, _ x: Variable<Scalar>) -> Variable<Scalar> {
-        Variable(Tensor(shape: x.shape, repeating: Scalar(process.beta(t).squareRoot())))
-    }
-
-    func diffusionProduct(_ t: Double, _ x: Variable<Scalar>, _ v: Tensor<Scalar>) -> Variable<Scalar> {
-        Variable(v * Scalar(process.beta(t).squareRoot()))
-    }
-}
-
 /// The settings of a `deft control --problem ct` run.
 struct ControlCTSettings {
     var priorPath: String
@@ -95,7 +72,7 @@ struct ControlCTRun {
         let pseudoInverse: Tensor<Float>
         let process: ContinuousDDPM
         let score: NoisePredictorScore<UNetNoisePredictor<Float>>
-        let control: ControlProblem<DDPMForwardSDE<Float>>
+        let control: ControlProblem<VariancePreservingSDE<Float, ContinuousDDPM>>
     }
 
     /// Builds the problem from the prior file and evaluation image `settings.imageIndex`.
@@ -128,7 +105,7 @@ struct ControlCTRun {
             return operator_.logLikelihood(of: observations, given: x.reshaped(to: [batch] + imageShape.dropFirst()))
         }
         let control = ControlProblem(
-            forward: DDPMForwardSDE<Float>(process: process), priorScore: { t, x in score(t, x) },
+            forward: VariancePreservingSDE<Float, ContinuousDDPM>(process: process), priorScore: { t, x in score(t, x) },
             terminalCost: terminalCost, grid: TimeGrid(from: 1, to: 0, steps: settings.steps), dimension: d)
         return Problem(
             truth: truth, observation: observation, pseudoInverse: pseudoInverse, process: process, score: score,
