@@ -45,35 +45,6 @@ func adjointWorkloadSeconds(solver: any SDESolver, gradient: GradientMethod, run
     return median(samples)
 }
 
-/// Runs the peer script once and returns its medians, or nil when it could not run.
-func runAdjointPeers(python: String, runs: Int) -> AdjointPeerSpeeds? {
-    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../peers/sde_adjoint_peers.py").standardized.path
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: python)
-    process.arguments = [script, "--runs", String(runs)]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    do {
-        try process.run()
-    } catch {
-        FileHandle.standardError.write(Data("benchmark-sde: could not start \(python): \(error)\n".utf8))
-        return nil
-    }
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        FileHandle.standardError.write(Data("benchmark-sde: sde_adjoint_peers.py exited with \(process.terminationStatus)\n".utf8))
-        return nil
-    }
-    do {
-        return try JSONDecoder().decode(AdjointPeerSpeeds.self, from: output)
-    } catch {
-        FileHandle.standardError.write(Data("benchmark-sde: could not read the output of sde_adjoint_peers.py: \(error)\n".utf8))
-        return nil
-    }
-}
-
 /// Times (v) in `rounds` alternating rounds and prints the table of medians and ranges.
 func runAdjointComparison(runs: Int, rounds: Int, python: String?) throws {
     var swiftAdjoint: [Double] = []
@@ -84,7 +55,7 @@ func runAdjointComparison(runs: Int, rounds: Int, python: String?) throws {
         swiftAdjoint.append(try adjointWorkloadSeconds(solver: EulerMaruyama(), gradient: .adjoint(), runs: runs))
         swiftHeunAdjoint.append(try adjointWorkloadSeconds(solver: Heun(), gradient: .adjoint(), runs: runs))
         swiftBackprop.append(try adjointWorkloadSeconds(solver: EulerMaruyama(), gradient: .backpropagation, runs: runs))
-        if let python, let figures = runAdjointPeers(python: python, runs: runs) {
+        if let python, let figures = runPeerScript("sde_adjoint_peers.py", python: python, runs: runs, as: AdjointPeerSpeeds.self) {
             peers.append(figures)
         }
         FileHandle.standardError.write(Data("adjoint round \(round)/\(rounds) done\n".utf8))

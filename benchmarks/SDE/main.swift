@@ -202,10 +202,11 @@ struct PeerSpeeds: Decodable {
     var torchsde: Double
 }
 
-/// Runs the peer script once and returns its medians, or nil when it could not run.
-func runPeers(python: String, runs: Int) -> PeerSpeeds? {
+/// Runs the peer script `benchmarks/peers/NAME` once with `--runs` and decodes the JSON
+/// object it prints, or returns nil, with one line on standard error, when it could not run.
+func runPeerScript<Result: Decodable>(_ name: String, python: String, runs: Int, as type: Result.Type) -> Result? {
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../peers/sde_peers.py").standardized.path
+        .appendingPathComponent("../peers/\(name)").standardized.path
     let process = Process()
     process.executableURL = URL(fileURLWithPath: python)
     process.arguments = [script, "--runs", String(runs)]
@@ -220,10 +221,15 @@ func runPeers(python: String, runs: Int) -> PeerSpeeds? {
     let output = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-        FileHandle.standardError.write(Data("benchmark-sde: the peer script exited with \(process.terminationStatus)\n".utf8))
+        FileHandle.standardError.write(Data("benchmark-sde: \(name) exited with \(process.terminationStatus)\n".utf8))
         return nil
     }
-    return try? JSONDecoder().decode(PeerSpeeds.self, from: output)
+    do {
+        return try JSONDecoder().decode(type, from: output)
+    } catch {
+        FileHandle.standardError.write(Data("benchmark-sde: could not read the output of \(name): \(error)\n".utf8))
+        return nil
+    }
 }
 
 func option(_ name: String) -> String? {
@@ -265,7 +271,7 @@ if arguments.first == "--memory-child" {
             let speeds = try runSpeedBenchmark(runs: runs)
             swiftTree.append(speeds.tree)
             swiftGrid.append(speeds.grid)
-            if let python, let figures = runPeers(python: python, runs: runs) {
+            if let python, let figures = runPeerScript("sde_peers.py", python: python, runs: runs, as: PeerSpeeds.self) {
                 peers.append(figures)
             }
             FileHandle.standardError.write(Data("round \(round)/\(rounds) done\n".utf8))
