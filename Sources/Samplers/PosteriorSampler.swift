@@ -11,8 +11,8 @@ public protocol PosteriorSampler {
     var modelEvaluations: Int { get }
     /// Whether the method can run on this observation model (DDRM needs an SVD).
     func supports<Scalar: TensorScalar>(_ likelihood: any ObservationModel<Scalar>) -> Bool
-    /// One reconstruction per observation: y is [N, …obs], initial is [N, …signal] (N(0, I) draws
-    /// for the diffusion samplers), the result is [N, …signal].
+    /// Returns one reconstruction per observation. y is [N, …obs] and initial is [N, …signal]
+    /// (N(0, I) draws for the diffusion samplers), and the result is [N, …signal].
     func sample<Predictor: NoisePredictor>(
         _ predictor: Predictor, observation y: Tensor<Predictor.Scalar>,
         likelihood: any ObservationModel<Predictor.Scalar>, from initial: Tensor<Predictor.Scalar>,

@@ -56,7 +56,7 @@ enum RunFolder {
         }
     }
 
-    /// The operating system's reason for a failed file operation, without Foundation's error domain and code.
+    /// Returns the operating system's reason for a failed file operation, without Foundation's error domain and code.
     private static func reason(_ error: Error) -> String {
         let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
         if let underlying, underlying.domain == NSPOSIXErrorDomain, let message = strerror(Int32(underlying.code)) {

@@ -299,7 +299,9 @@ struct SDENotebook {
     }
 
     private func formatOrder(_ order: Double) -> String {
-        order == 0.5 ? "½" : order == 1.5 ? "1.5" : String(format: "%.0f", order)
+        if order == 0.5 { return "½" }
+        if order == 1.5 { return "1.5" }
+        return String(format: "%.0f", order)
     }
 
     // MARK: Figures

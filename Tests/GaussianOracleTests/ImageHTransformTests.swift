@@ -81,7 +81,7 @@ final class FlattenedImageHTransform<Scalar: TensorScalar>: HTransform {
 final class ImageHTransformTests: XCTestCase {
     let schedule = DDPMSchedule.linear(betaStart: 1e-4, betaEnd: 0.02, count: 1000)
 
-    /// A U-Net of two levels (4 and 8 channels) for 8 × 8 images.
+    /// Returns a U-Net architecture of two levels (4 and 8 channels) for 8 × 8 images.
     func tinyArchitecture(featureChannels: Int) -> ImageHTransformArchitecture {
         ImageHTransformArchitecture(
             channels: 1, featureChannels: featureChannels, baseChannels: 4, channelMultipliers: [1, 2], groups: 2,
