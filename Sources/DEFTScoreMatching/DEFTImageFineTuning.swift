@@ -120,11 +120,6 @@ where Predictor.Scalar: OptimizerScalar {
                 "DEFTImageFineTuning: features of one observation have shape \(probeFeatures.shape), expected [1, c, \(images.shape[2]), \(images.shape[3])]")
         }
         architecture.featureChannels = probeFeatures?.shape[1] ?? 0
-        if configuration.estimatesGradientInputScale {
-            architecture.gradientInputScale = Self.estimateGradientInputScale(
-                prior: prior, schedule: schedule, images: images, observationModel: observationModel, features: features,
-                architecture: architecture, using: &probe)
-        }
 
         let linearNoise = (observationModel as? any LinearObservationModel<Scalar>).map { Double($0.noiseStandardDeviation) }
         if let noise = configuration.observationNoise ?? linearNoise {
@@ -132,6 +127,17 @@ where Predictor.Scalar: OptimizerScalar {
             architecture.dataVariance = Self.meanPixelVariance(of: images)
             architecture.operatorGain = configuration.estimatesOperatorGain
                 ? Self.estimateOperatorGain(observationModel: observationModel, images: images, using: &probe) : nil
+        }
+        precondition(
+            !architecture.usesGaussianPosteriorGuidance || observationModel is any LinearObservationModel<Scalar>,
+            "DEFTImageFineTuning: likelihoodGuidance .gaussianPosterior needs a LinearObservationModel, not \(type(of: observationModel))")
+
+        // The scale of g is measured after the data variance is set, because the Gaussian
+        // posterior form of g depends on it.
+        if configuration.estimatesGradientInputScale {
+            architecture.gradientInputScale = Self.estimateGradientInputScale(
+                prior: prior, schedule: schedule, images: images, observationModel: observationModel, features: features,
+                architecture: architecture, using: &probe)
         }
 
         var resolved = configuration

@@ -47,12 +47,16 @@ public struct ImageHTransformArchitecture: Codable, Equatable, Sendable {
     /// λ, the mean eigenvalue of A Aᵀ on the range of A, used by s₀(t); nil for 1. It is 1
     /// for inpainting and 1/16 for 4× average pooling.
     public var operatorGain: Double?
+    /// The form of g, the likelihood input and guidance direction; nil, as in files written
+    /// before this setting existed, is `.gradient`.
+    public var likelihoodGuidance: LikelihoodGuidance?
 
     public init(
         channels: Int = 1, featureChannels: Int = 0, baseChannels: Int = 8, channelMultipliers: [Int] = [1, 2, 2],
         residualBlocksPerLevel: Int = 1, groups: Int = 4, timeScale: Double = 1, guidanceEmbeddingDimension: Int = 32,
         guidanceHiddenSizes: [Int] = [32], gradientInputScale: Double = 1, tweedieBounds: ClosedRange<Double>? = -1...1,
-        dataVariance: Double? = nil, observationNoise: Double? = nil, operatorGain: Double? = nil
+        dataVariance: Double? = nil, observationNoise: Double? = nil, operatorGain: Double? = nil,
+        likelihoodGuidance: LikelihoodGuidance = .gradient
     ) {
         self.channels = channels
         self.featureChannels = featureChannels
@@ -68,6 +72,17 @@ public struct ImageHTransformArchitecture: Codable, Equatable, Sendable {
         self.dataVariance = dataVariance
         self.observationNoise = observationNoise
         self.operatorGain = operatorGain
+        self.likelihoodGuidance = likelihoodGuidance
+    }
+
+    /// Whether g is the Gaussian posterior gradient rather than ∇ ln p(y | x̂₀).
+    public var usesGaussianPosteriorGuidance: Bool { likelihoodGuidance == .gaussianPosterior }
+
+    /// r², the variance of each pixel of x₀ given x_t at the noise level ᾱ for data
+    /// x₀ ~ N(μ, v I), v = `dataVariance`: r² = v (1 − ᾱ) / (ᾱ v + 1 − ᾱ). Nil without a data variance.
+    public func posteriorVariance(alphaBar: Double) -> Double? {
+        guard let variance = dataVariance else { return nil }
+        return variance * (1 - alphaBar) / (alphaBar * variance + 1 - alphaBar)
     }
 
     /// NN2's initial value s₀ at the noise level ᾱ:
@@ -81,14 +96,19 @@ public struct ImageHTransformArchitecture: Codable, Equatable, Sendable {
     /// The optimal h-transform −√(1 − ᾱ) ∇_{x_t} ln p(y | x_t) is then exactly c_t s₀ g.
     /// s₀ tends to 1 as ᾱ → 1 and to 0 as ᾱ → 0; for other data and operators
     /// c_t s₀ g is only a starting point.
+    ///
+    /// With `.gaussianPosterior` guidance g is already Aᵀ(σ_y² I + r² A Aᵀ)⁻¹(y − A x̂₀), so
+    /// s₀ = ᾱ v / (ᾱ v + 1 − ᾱ), and c_t s₀ g is the optimal h-transform for Gaussian data
+    /// and any linear A, with no assumption on A Aᵀ.
     public func initialGuidanceScale(alphaBar: Double) -> Double {
-        guard let variance = dataVariance, let noise = observationNoise else {
+        guard let variance = dataVariance, let noise = observationNoise, let posteriorVariance = posteriorVariance(alphaBar: alphaBar) else {
             return 1
         }
+        let jacobianFactor = alphaBar * variance / (alphaBar * variance + 1 - alphaBar)
+        if usesGaussianPosteriorGuidance {
+            return jacobianFactor
+        }
         let gain = operatorGain ?? 1
-        let denominator = alphaBar * variance + 1 - alphaBar
-        let jacobianFactor = alphaBar * variance / denominator
-        let posteriorVariance = variance * (1 - alphaBar) / denominator
         let noiseVariance = noise * noise
         return jacobianFactor * noiseVariance / (noiseVariance + gain * posteriorVariance)
     }
@@ -125,10 +145,25 @@ public struct ImageHTransformArchitecture: Codable, Equatable, Sendable {
             }
         }
         precondition(
+            !usesGaussianPosteriorGuidance || dataVariance != nil,
+            "ImageHTransformArchitecture: likelihoodGuidance .gaussianPosterior needs dataVariance and observationNoise")
+        precondition(
             (dataVariance == nil) == (observationNoise == nil),
             "ImageHTransformArchitecture: dataVariance \(String(describing: dataVariance)) and observationNoise "
                 + "\(String(describing: observationNoise)) must be both set or both nil")
     }
+}
+
+/// The form of g, the likelihood term that DEFT's h-network takes as input and scales
+/// into its guidance term.
+public enum LikelihoodGuidance: String, Codable, Sendable {
+    /// g = ∇_{x̂₀} ln p(y | x̂₀), for any observation model.
+    case gradient
+    /// g = Aᵀ(σ_y² I + r_t² A Aᵀ)⁻¹(y − A x̂₀), the gradient of the likelihood of y when
+    /// x₀ ~ N(x̂₀, r_t² I), with r_t² from the data variance; linear observations only. It
+    /// weighs each singular direction of A by its own signal-to-noise ratio, which matters
+    /// when the singular values spread widely (blur, CT).
+    case gaussianPosterior
 }
 
 /// The DEFT h-transform network on images `[N, C, H, W]`: a small U-Net plus the
@@ -178,6 +213,10 @@ public final class ImageHTransformNetwork<Scalar: TensorScalar>: HTransform {
     }
 
     public var tweedieBounds: ClosedRange<Double>? { architecture.tweedieBounds }
+
+    public func guidancePosteriorVariance(alphaBar: Double) -> Double? {
+        architecture.usesGaussianPosteriorGuidance ? architecture.posteriorVariance(alphaBar: alphaBar) : nil
+    }
 
     /// Evaluates h^φ, `[N, C, H, W]`, differentiably in the parameters.
     public func callAsFunction(_ inputs: HTransformInputs<Scalar>) -> Variable<Scalar> {

@@ -64,11 +64,26 @@ public struct DEFTModel<Predictor: NoisePredictor, Schedule: NoiseLevelSchedule>
                 .applying(.maximum, Tensor(shape: [1], repeating: Scalar(bounds.lowerBound)))
                 .applying(.minimum, Tensor(shape: [1], repeating: Scalar(bounds.upperBound)))
         }
-        let gradient = conditioning.likelihood.logLikelihoodGradient(of: conditioning.observation, at: tweedie)
+        let gradient = likelihoodGuidance(conditioning: conditioning, tweedie: tweedie, alphaBars: levels)
         let inputs = HTransformInputs(
             state: x, tweedie: tweedie, likelihoodGradient: gradient, time: t,
             alphaBar: Tensor(levels.map { Scalar($0) }), features: conditioning.features)
         return (inputs, priorNoise)
+    }
+
+    /// Returns g at the Tweedie estimates: ∇_{x̂₀} ln p(y | x̂₀), or, for a network with a
+    /// `guidancePosteriorVariance`, the gradient of ln N(y; A x̂₀, σ_y² I + r² A Aᵀ).
+    func likelihoodGuidance(conditioning: ObservationBatch<Scalar>, tweedie: Tensor<Scalar>, alphaBars: [Double]) -> Tensor<Scalar> {
+        let variances = alphaBars.compactMap { network.guidancePosteriorVariance(alphaBar: $0) }
+        guard variances.count == alphaBars.count else {
+            return conditioning.likelihood.logLikelihoodGradient(of: conditioning.observation, at: tweedie)
+        }
+        guard let linear = conditioning.likelihood as? any LinearObservationModel<Scalar> else {
+            preconditionFailure(
+                "DEFTModel: the h-network's Gaussian posterior guidance needs a LinearObservationModel, not \(type(of: conditioning.likelihood)); "
+                    + "build the network with likelihoodGuidance .gradient for a nonlinear observation")
+        }
+        return linear.gaussianPosteriorGradient(of: conditioning.observation, at: tweedie, posteriorVariances: variances)
     }
 
     /// Returns h^φ_t(x, y) in ε-units, shaped like `x`, without recording.

@@ -1,6 +1,7 @@
 import DEFTScoreMatching
 import Imaging
 import SDECore
+import Samplers
 import Tensors
 
 /// The extra input images of each task's DEFT h-network, next to x_t, x̂₀ and g: the
@@ -15,10 +16,30 @@ import Tensors
 public struct TaskConditioning {
     public let task: ImagingTask
     public let likelihood: any GaussianObservationModel<Float>
+    /// The model that DEFT samples training observations from and forms g with. It is the
+    /// task's own, except for CT. There it is the dense SVD of the Radon matrix
+    /// (`DenseSingularValueObservation`, which delegates sampling and the likelihood to the
+    /// task's model), so the Gaussian posterior gradient costs two matrix products instead
+    /// of conjugate-gradient iterations.
+    public let guidanceLikelihood: any ObservationModel<Float>
 
     public init(task: ImagingTask, likelihood: any GaussianObservationModel<Float>) {
         self.task = task
         self.likelihood = likelihood
+        guidanceLikelihood = Self.guidanceModel(task: task, likelihood: likelihood)
+    }
+
+    /// Returns the dense SVD of CT's operator, or `likelihood` itself for the other tasks.
+    private static func guidanceModel(
+        task: ImagingTask, likelihood: any GaussianObservationModel<Float>
+    ) -> any ObservationModel<Float> {
+        guard task == .ct, let linear = likelihood as? any LinearObservationModel<Float> else {
+            return likelihood
+        }
+        // NOTE: if LAPACK fails to factor the matrix, g falls back to conjugate gradients on
+        // the task's model, which give the same values more slowly.
+        let shape = Array(imageShape(count: 1).dropFirst())
+        return (try? DenseSingularValueObservation(wrapping: linear, signalShape: shape)) ?? likelihood
     }
 
     /// The number of feature channels, the h-network's `featureChannels`.
@@ -28,6 +49,13 @@ public struct TaskConditioning {
         case .superResolution, .blur, .ct, .hdr: return 1
         case .phaseRetrieval: return 0
         }
+    }
+
+    /// The form of the h-network's likelihood input: the Gaussian posterior gradient
+    /// Aᵀ(σ_y² I + r_t² A Aᵀ)⁻¹(y − A x̂₀) for linear tasks, whose operators' singular values
+    /// spread widely for blur and CT, and ∇ ln p(y | x̂₀) for HDR and phase retrieval.
+    public var likelihoodGuidance: LikelihoodGuidance {
+        likelihood is any LinearObservationModel<Float> ? .gaussianPosterior : .gradient
     }
 
     /// Returns the feature images `[N, featureChannels, 32, 32]` of observations `y` `[N, …]`,
@@ -52,6 +80,6 @@ public struct TaskConditioning {
 
     /// Returns the observations `y` with their likelihood and features, as the DEFT model takes them.
     public func observationBatch(_ y: Tensor<Float>) -> ObservationBatch<Float> {
-        ObservationBatch(observation: y, likelihood: likelihood, features: features(y))
+        ObservationBatch(observation: y, likelihood: guidanceLikelihood, features: features(y))
     }
 }

@@ -37,7 +37,8 @@ public struct FineTunedNetwork {
 }
 
 /// Fine-tunes the DEFT h-network for `task` on `images` (the fine-tuning split) over the
-/// frozen `prior`, with the task's feature channels (`TaskConditioning`).
+/// frozen `prior`, with the task's feature channels and likelihood guidance
+/// (`TaskConditioning`), which replace those of `configuration.architecture`.
 ///
 /// - Parameter progress: receives the trainer's reports, every `training.reportInterval` steps.
 public func fineTuneDEFT(
@@ -47,9 +48,11 @@ public func fineTuneDEFT(
     let likelihood: any GaussianObservationModel<Float> = task.observationModel()
     let conditioning = TaskConditioning(task: task, likelihood: likelihood)
     let features: ((Tensor<Float>) -> Tensor<Float>)? = conditioning.featureChannels > 0 ? { conditioning.features($0)! } : nil
+    var taskConfiguration = configuration.withObservationNoise(Double(likelihood.noiseStandardDeviation))
+    taskConfiguration.architecture.likelihoodGuidance = conditioning.likelihoodGuidance
     let fineTuning = DEFTImageFineTuning(
-        prior: prior, schedule: prior.schedule, images: images, observationModel: likelihood, features: features,
-        task: task.rawValue, configuration: configuration.withObservationNoise(Double(likelihood.noiseStandardDeviation)))
+        prior: prior, schedule: prior.schedule, images: images, observationModel: conditioning.guidanceLikelihood, features: features,
+        task: task.rawValue, configuration: taskConfiguration)
     let seconds = fineTuning.train(progress: progress)
     return FineTunedNetwork(
         task: task, network: fineTuning.network, seconds: seconds, losses: fineTuning.trainer.losses,

@@ -97,9 +97,9 @@ public struct PiGDMSampler: PosteriorSampler {
                 let denoised = tweedieEstimate(state, noise: noise, alphaBar: alphaBar)
                 let guidance: Tensor<Scalar>
                 if let linear {
-                    let residual = y - withoutRecording { linear.forward(Variable(denoised.value)).value }
-                    let cotangent = likelihoodCotangent(
-                        linear, residual: residual, signalCount: denoised.value.scalarCount / batch, r2: r2, sigma: sigma)
+                    let cotangent = linear.gaussianPosteriorGradient(
+                        of: y, at: denoised.value, posteriorVariances: Array(repeating: r2, count: batch), noiseStandardDeviation: sigma,
+                        conjugateGradientIterations: conjugateGradientIterations, conjugateGradientTolerance: conjugateGradientTolerance)
                     guidance = gradients(of: denoised, withRespectTo: [state], cotangent: cotangent)[0]
                 } else {
                     let prediction = likelihood.forward(denoised)
@@ -120,61 +120,4 @@ public struct PiGDMSampler: PosteriorSampler {
         }
         return x
     }
-
-    /// Returns Aᵀ (r² A Aᵀ + σ² I)⁻¹ (y − A x̂₀), the cotangent on x̂₀ whose VJP is g.
-    private func likelihoodCotangent<Scalar: TensorScalar>(
-        _ model: any LinearObservationModel<Scalar>, residual: Tensor<Scalar>, signalCount: Int, r2: Double, sigma: Double
-    ) -> Tensor<Scalar> {
-        if let spectral = model as? any SingularValueObservationModel<Scalar> {
-            let values = spectral.singularValues
-            let rank = values.shape[0]
-            // A zero sᵢ carries no measurement, so its gain is 0, where the formula gives 0/0 once σ_y = 0.
-            let gains = Tensor<Scalar>(shape: [rank], scalars: values.scalars.map { value in
-                let s = Double(value)
-                return Scalar(s > 0 ? s / (r2 * s * s + sigma * sigma) : 0)
-            })
-            let weighted = spectral.applyUTranspose(residual) * gains.reshaped(to: [1, rank])
-            guard rank < signalCount else { return spectral.applyV(weighted) }
-            let padding = Tensor<Scalar>(zeros: [residual.shape[0], signalCount - rank])
-            return spectral.applyV(Tensor.concatenate([weighted, padding], alongAxis: 1))
-        }
-
-        let solution = conjugateGradients(residual, iterations: conjugateGradientIterations, relativeTolerance: conjugateGradientTolerance) { w in
-            let projected = withoutRecording { model.forward(Variable(model.adjoint(w))).value }
-            return projected * Scalar(r2) + w * Scalar(sigma * sigma)
-        }
-        return model.adjoint(solution)
-    }
-}
-
-/// Solves `M w = b` for each batch element by conjugate gradients from `w = 0`, with `M`
-/// symmetric positive semi-definite and applied by `apply`.
-///
-/// Each element has its own step sizes. The iteration stops after `iterations` steps or once
-/// `‖b − M w‖ ≤ relativeTolerance · ‖b‖` for every element.
-func conjugateGradients<Scalar: TensorScalar>(
-    _ b: Tensor<Scalar>, iterations: Int, relativeTolerance: Double, apply: (Tensor<Scalar>) -> Tensor<Scalar>
-) -> Tensor<Scalar> {
-    let batch = b.shape[0]
-    var solution = Tensor<Scalar>(zeros: b.shape)
-    var residual = b
-    var direction = b
-    var gamma = perSampleSquaredNorms(residual)
-    let thresholds = gamma.map { relativeTolerance * relativeTolerance * $0 }
-
-    for _ in 0..<iterations {
-        if zip(gamma, thresholds).allSatisfy({ $0 <= $1 }) { break }
-
-        let product = apply(direction)
-        let curvature = (direction * product).reshaped(to: [batch, -1]).sum(alongAxes: [1]).scalars.map { Double($0) }
-        let alpha = (0..<batch).map { curvature[$0] > 0 ? gamma[$0] / curvature[$0] : 0 }
-        solution = solution + direction * perSample(alpha, rank: b.rank)
-        residual = residual - product * perSample(alpha, rank: b.rank)
-
-        let newGamma = perSampleSquaredNorms(residual)
-        let beta = (0..<batch).map { gamma[$0] > 0 ? newGamma[$0] / gamma[$0] : 0 }
-        direction = residual + direction * perSample(beta, rank: b.rank)
-        gamma = newGamma
-    }
-    return solution
 }

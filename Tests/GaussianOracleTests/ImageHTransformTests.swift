@@ -1,5 +1,6 @@
 import DEFTScoreMatching
 import Foundation
+import GaussianOracle
 import NeuralNetworks
 import SDECore
 import Tensors
@@ -66,6 +67,10 @@ final class FlattenedImageHTransform<Scalar: TensorScalar>: HTransform {
 
     var namedParameters: [(name: String, parameter: Variable<Scalar>)] { network.namedParameters }
     var tweedieBounds: ClosedRange<Double>? { network.tweedieBounds }
+
+    func guidancePosteriorVariance(alphaBar: Double) -> Double? {
+        network.guidancePosteriorVariance(alphaBar: alphaBar)
+    }
 
     func callAsFunction(_ inputs: HTransformInputs<Scalar>) -> Variable<Scalar> {
         let batch = inputs.count
@@ -219,6 +224,85 @@ final class ImageHTransformTests: XCTestCase {
         XCTAssertEqual(architecture.initialGuidanceScale(alphaBar: 1), 1)
         XCTAssertGreaterThan(architecture.initialGuidanceScale(alphaBar: 0.999999), 0.999)
         XCTAssertLessThan(architecture.initialGuidanceScale(alphaBar: 1e-4), 1e-5)
+    }
+
+    func testGaussianPosteriorGuidanceIsOptimumForAnyOperator() throws {
+        // Data x₀ ~ N(μ, v I) in three dimensions, observed as y = A x₀ + σ_y ξ with A 2 × 3
+        // and A Aᵀ far from a multiple of I. The optimal h-transform −√(1 − ᾱ) ∇ ln p(y | x_t)
+        // is computed as the difference of the Gaussian scores of x_t given y and of x_t,
+        // with full covariances; with `.gaussianPosterior` guidance, c_t s₀ g must equal it.
+        let mean = [0.3, -0.2, 0.1]
+        let variance = 0.5
+        let noise = 0.1
+        let a = Matrix([[2, 0.5, 0], [0, 0.1, 0.3]])
+        let observation = LinearGaussianObservation<Double>(operator: a, noiseStandardDeviation: noise)
+        let architecture = ImageHTransformArchitecture(
+            dataVariance: variance, observationNoise: noise, likelihoodGuidance: .gaussianPosterior)
+        let y = [0.9, -0.4]
+
+        // x₀ given y: precision I / v + Aᵀ A / σ_y², mean by the normal equations.
+        let identity = Matrix(identity: 3)
+        let posteriorPrecision = identity * (1 / variance) + a.transposed * a * (1 / (noise * noise))
+        let posteriorCovariance = try posteriorPrecision.inversePositiveDefinite()
+        let information = zip(mean.map { $0 / variance }, a.transposed * y.map { $0 / (noise * noise) }).map { $0 + $1 }
+        let posteriorMean = posteriorCovariance * information
+
+        for alphaBar in [0.999, 0.9, 0.5, 0.1, 0.01] {
+            let root = alphaBar.squareRoot()
+            let state = [-1.3, 0.2, 2.1]
+            let priorScore = state.enumerated().map { -($0.element - root * mean[$0.offset]) / (alphaBar * variance + 1 - alphaBar) }
+            let marginal = posteriorCovariance * alphaBar + identity * (1 - alphaBar)
+            let centred = zip(state, posteriorMean).map { $0 - root * $1 }
+            let posteriorScore = try marginal.solvePositiveDefinite(centred).map { -$0 }
+            let optimal = zip(posteriorScore, priorScore).map { -(1 - alphaBar).squareRoot() * ($0 - $1) }
+
+            let tweedie = zip(state, priorScore).map { ($0 + (1 - alphaBar) * $1) / root }
+            let r2 = try XCTUnwrap(architecture.posteriorVariance(alphaBar: alphaBar))
+            let gradient = observation.gaussianPosteriorGradient(
+                of: Tensor(shape: [1, 2], scalars: y), at: Tensor(shape: [1, 3], scalars: tweedie), posteriorVariances: [r2])
+            let factor = -(1 - alphaBar).squareRoot() / root * architecture.initialGuidanceScale(alphaBar: alphaBar)
+            for i in 0..<3 {
+                XCTAssertEqual(factor * gradient.scalars[i], optimal[i], accuracy: 1e-9 * Swift.max(1, Swift.abs(optimal[i])), "ᾱ = \(alphaBar), entry \(i)")
+            }
+        }
+    }
+
+    func testNetworkInputsUseGaussianPosteriorGradient() {
+        // A network built with `.gaussianPosterior` guidance gets g = Aᵀ(σ_y² I + r² A Aᵀ)⁻¹(y − A x̂₀)
+        // with each sample's own r², and one built with `.gradient` gets ∇ ln p(y | x̂₀).
+        var generator = PhiloxRandom(seed: 12)
+        let operatorMatrix = Matrix(rows: 10, columns: 64, elements: (0..<640).map { _ in generator.nextUniform() - 0.5 })
+        let observation = LinearGaussianObservation<Double>(operator: operatorMatrix, noiseStandardDeviation: 0.2)
+        let x0 = Tensor<Double>.normal(shape: [3, 64], using: &generator) * 0.5
+        let y = observation.sample(given: x0, using: &generator)
+        let state = Tensor<Double>.normal(shape: [3, 64], using: &generator)
+        let times = Tensor<Double>([20, 300, 800])
+        let predictor = StandardNormalNoisePredictor<Double>(schedule: schedule)
+
+        for guidance in [LikelihoodGuidance.gradient, .gaussianPosterior] {
+            var architecture = tinyArchitecture(featureChannels: 0)
+            architecture.dataVariance = 0.25
+            architecture.observationNoise = 0.2
+            architecture.likelihoodGuidance = guidance
+            var initialization = PhiloxRandom(seed: 13)
+            let network = ImageHTransformNetwork<Double>(architecture: architecture, using: &initialization)
+            let model = DEFTModel(
+                prior: predictor, schedule: schedule, network: FlattenedImageHTransform(network: network, imageShape: [1, 8, 8]))
+            let (inputs, _) = model.networkInputs(
+                state: state, time: times, conditioning: ObservationBatch(observation: y, likelihood: observation))
+
+            let expected: Tensor<Double>
+            if guidance == .gaussianPosterior {
+                let variances = inputs.alphaBar.scalars.map { architecture.posteriorVariance(alphaBar: $0)! }
+                XCTAssertGreaterThan(variances[2], 10 * variances[0], "the three times must give distinct r²")
+                expected = observation.gaussianPosteriorGradient(of: y, at: inputs.tweedie, posteriorVariances: variances)
+            } else {
+                expected = observation.logLikelihoodGradient(of: y, at: inputs.tweedie)
+            }
+            for (value, reference) in zip(inputs.likelihoodGradient.scalars, expected.scalars) {
+                XCTAssertEqual(value, reference, accuracy: 1e-12 * Swift.max(1, Swift.abs(reference)), "\(guidance)")
+            }
+        }
     }
 
     func testLossOnImagesEqualsFlattenedLoss() {
