@@ -61,10 +61,10 @@ enum DemoCommand {
         }
         let options = try CommandLineOptions(
             command: "demo", arguments: arguments,
-            valued: [
-                "task", "images", "finetune-steps", "finetune-batch-size", "learning-rate", "deft-steps", "pigdm-steps", "ddrm-steps",
+            valued: ImagingCommandOptions.deftSamplingOptions.union([
+                "task", "images", "finetune-steps", "finetune-batch-size", "learning-rate", "base-channels", "pigdm-steps", "ddrm-steps",
                 "reddiff-steps", "batch-size", "seed", "prior", "classifier", "data", "output",
-            ],
+            ]),
             boolean: ["json", "quiet"])
         Log.isQuiet = options.flag("quiet")
         let start = Date()
@@ -77,14 +77,14 @@ enum DemoCommand {
         let configuration = try ImagingCommandOptions.fineTuningConfiguration(
             options, stepsOption: "finetune-steps", batchSizeOption: "finetune-batch-size", seed: seed)
         let (prior, priorPath) = try ImagingCommandOptions.prior(options)
-        let deftSteps = try ImagingCommandOptions.deftSteps(options, scheduleCount: prior.schedule.count)
+        let deftSampling = try ImagingCommandOptions.deftSampling(options, scheduleCount: prior.schedule.count)
         let baselineSteps = try ImagingCommandOptions.baselineSteps(options, scheduleCount: prior.schedule.count)
         let classifier = try ImagingCommandOptions.classifier(options)
         let directory = try ImagingCommandOptions.checkedDataDirectory(options)
         let runFolder = try RunFolder.create(in: ImagingCommandOptions.outputParent(options), prefix: "demo-\(task.rawValue)")
         do {
             try run(options, task: task, imageCount: imageCount, batchSize: batchSize, seed: seed, configuration: configuration,
-                    prior: prior, priorPath: priorPath, deftSteps: deftSteps, baselineSteps: baselineSteps, classifier: classifier,
+                    prior: prior, priorPath: priorPath, deftSampling: deftSampling, baselineSteps: baselineSteps, classifier: classifier,
                     directory: directory, runFolder: runFolder, start: start)
         } catch {
             RunFolder.removeIfEmpty(runFolder)
@@ -95,7 +95,7 @@ enum DemoCommand {
     /// Fine-tunes, reconstructs and reports into `runFolder`, with every input already checked.
     private static func run(
         _ options: CommandLineOptions, task: ImagingTask, imageCount: Int, batchSize: Int, seed: UInt64,
-        configuration: DEFTImageFineTuningConfiguration, prior: UNetNoisePredictor<Float>, priorPath: String, deftSteps: Int,
+        configuration: DEFTImageFineTuningConfiguration, prior: UNetNoisePredictor<Float>, priorPath: String, deftSampling: DEFTSampling,
         baselineSteps: BaselineSteps, classifier: FashionClassifier<Float>, directory: URL, runFolder: URL, start: Date
     ) throws {
         // Fine-tuning.
@@ -108,7 +108,7 @@ enum DemoCommand {
         let likelihood: any GaussianObservationModel<Float> = task.observationModel()
         let entries = try ImagingCommandOptions.methodEntries(
             MethodCatalogue.names, task: task, likelihood: likelihood, prior: prior,
-            network: (fineTuned.network, fineTuned.seconds), deftSteps: deftSteps, baselineSteps: baselineSteps)
+            network: (fineTuned.network, fineTuned.seconds), deftSampling: deftSampling, baselineSteps: baselineSteps)
         let report = try ImagingCommandOptions.evaluate(
             entries: entries, task: task, likelihood: likelihood, classifier: classifier, directory: directory,
             imageCount: imageCount, batchSize: batchSize, seed: seed, runFolder: runFolder)

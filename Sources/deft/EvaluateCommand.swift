@@ -62,10 +62,10 @@ enum EvaluateCommand {
         }
         let options = try CommandLineOptions(
             command: "evaluate", arguments: arguments,
-            valued: [
-                "task", "h-network", "methods", "images", "deft-steps", "pigdm-steps", "ddrm-steps", "reddiff-steps", "batch-size",
+            valued: ImagingCommandOptions.deftSamplingOptions.union([
+                "task", "h-network", "methods", "images", "pigdm-steps", "ddrm-steps", "reddiff-steps", "batch-size",
                 "seed", "prior", "classifier", "data", "output",
-            ],
+            ]),
             boolean: ["json", "quiet"])
         Log.isQuiet = options.flag("quiet")
         let task = try ImagingCommandOptions.task(options)
@@ -81,7 +81,7 @@ enum EvaluateCommand {
 
         let (prior, _) = try ImagingCommandOptions.prior(options)
         let schedule = prior.schedule
-        let deftSteps = try ImagingCommandOptions.deftSteps(options, scheduleCount: schedule.count)
+        let deftSampling = try ImagingCommandOptions.deftSampling(options, scheduleCount: schedule.count)
         let baselineSteps = try ImagingCommandOptions.baselineSteps(options, scheduleCount: schedule.count)
         var network: (network: ImageHTransformNetwork<Float>, fineTuningSeconds: Double?)?
         if methods.contains("deft") {
@@ -92,7 +92,7 @@ enum EvaluateCommand {
 
         let likelihood: any GaussianObservationModel<Float> = task.observationModel()
         let entries = try ImagingCommandOptions.methodEntries(
-            methods, task: task, likelihood: likelihood, prior: prior, network: network, deftSteps: deftSteps,
+            methods, task: task, likelihood: likelihood, prior: prior, network: network, deftSampling: deftSampling,
             baselineSteps: baselineSteps)
         let directory = try ImagingCommandOptions.checkedDataDirectory(options)
         let runFolder = try RunFolder.create(in: ImagingCommandOptions.outputParent(options), prefix: "evaluate-\(task.rawValue)")

@@ -77,10 +77,11 @@ enum ImagingCommandOptions {
           --finetune-steps N      fine-tuning steps (default \(DEFTImageFineTuningConfiguration.defaultTraining.steps))
           --finetune-batch-size N images per fine-tuning step (default \(DEFTImageFineTuningConfiguration.defaultTraining.batchSize))
           --learning-rate X       peak Adam learning rate (default \(DEFTImageFineTuningConfiguration.defaultTraining.learningRate))
+          --base-channels N       first-level channels of the h-network's U-Net, a multiple of 4 (default \(ImageHTransformArchitecture().baseChannels))
         """
 
     /// Returns the fine-tuning settings from the options named by `stepsOption` and
-    /// `batchSizeOption` and from `--learning-rate`.
+    /// `batchSizeOption` and from `--learning-rate` and `--base-channels`.
     static func fineTuningConfiguration(
         _ options: CommandLineOptions, stepsOption: String, batchSizeOption: String, seed: UInt64
     ) throws -> DEFTImageFineTuningConfiguration {
@@ -94,7 +95,14 @@ enum ImagingCommandOptions {
             steps: steps, batchSize: batchSize, learningRate: learningRate, finalLearningRate: training.finalLearningRate,
             warmupSteps: warmup, averageDecay: training.averageDecay, maximumGradientNorm: training.maximumGradientNorm,
             reportInterval: Swift.max(1, Swift.min(training.reportInterval, steps / 10)))
-        return DEFTImageFineTuningConfiguration(training: training, seed: seed)
+        var architecture = ImageHTransformArchitecture()
+        architecture.baseChannels = try options.int("base-channels", default: architecture.baseChannels, range: 1...256)
+        guard architecture.baseChannels % architecture.groups == 0 else {
+            throw CommandLineError.invalidValue(
+                command: options.command, option: "base-channels", value: String(architecture.baseChannels),
+                expected: "a multiple of the U-Net's \(architecture.groups) normalisation groups")
+        }
+        return DEFTImageFineTuningConfiguration(training: training, architecture: architecture, seed: seed)
     }
 
     /// Fine-tunes the h-network for `task`, logging the progress lines.
@@ -114,7 +122,9 @@ enum ImagingCommandOptions {
     // MARK: - Evaluation
 
     static let samplingOptionsHelp = """
-          --deft-steps N          DEFT's DDIM steps (default 100)
+          --deft-steps N          DEFT's DDIM steps per sample (default 100)
+          --deft-eta X            DEFT's DDIM noise scale η, 0 to 1 (default 0)
+          --deft-samples K        DEFT posterior samples averaged into each reconstruction (default 4)
           --pigdm-steps N         ΠGDM's DDIM steps (default 100)
           --ddrm-steps N          DDRM's steps (default 20)
           --reddiff-steps N       RED-diff's steps (default 1000)
@@ -129,15 +139,24 @@ enum ImagingCommandOptions {
         return BaselineSteps(pigdm: try steps("pigdm-steps"), ddrm: try steps("ddrm-steps"), reddiff: try steps("reddiff-steps"))
     }
 
-    /// DEFT's DDIM steps from `--deft-steps`: 100, or all of a shorter schedule.
-    static func deftSteps(_ options: CommandLineOptions, scheduleCount: Int) throws -> Int {
-        try options.int("deft-steps", default: Swift.min(100, scheduleCount), range: 1...scheduleCount)
+    /// The option names read by `deftSampling`.
+    static let deftSamplingOptions: Set<String> = ["deft-steps", "deft-eta", "deft-samples"]
+
+    /// DEFT's sampling settings from `--deft-steps`, `--deft-eta` and `--deft-samples`, with
+    /// `DEFTSampling`'s defaults (the steps capped at a shorter schedule's length).
+    static func deftSampling(_ options: CommandLineOptions, scheduleCount: Int) throws -> DEFTSampling {
+        let defaults = DEFTSampling()
+        return DEFTSampling(
+            steps: try options.int("deft-steps", default: Swift.min(defaults.steps, scheduleCount), range: 1...scheduleCount),
+            eta: try options.double("deft-eta", default: defaults.eta, range: 0...1),
+            samplesPerObservation: try options.int("deft-samples", default: defaults.samplesPerObservation, range: 1...64))
     }
 
     /// Builds the entries of `names` in table order; `deft` needs `network`.
     static func methodEntries(
         _ names: [String], task: ImagingTask, likelihood: any GaussianObservationModel<Float>, prior: UNetNoisePredictor<Float>,
-        network: (network: ImageHTransformNetwork<Float>, fineTuningSeconds: Double?)?, deftSteps: Int, baselineSteps: BaselineSteps
+        network: (network: ImageHTransformNetwork<Float>, fineTuningSeconds: Double?)?, deftSampling: DEFTSampling,
+        baselineSteps: BaselineSteps
     ) throws -> [MethodEntry] {
         try names.map { name in
             switch name {
@@ -145,7 +164,7 @@ enum ImagingCommandOptions {
                 guard let network else { preconditionFailure("methodEntries: deft requested without a network") }
                 return .applicable(DEFTMethod(
                     prior: prior, network: network.network, conditioning: TaskConditioning(task: task, likelihood: likelihood),
-                    steps: deftSteps, fineTuningSeconds: network.fineTuningSeconds))
+                    sampling: deftSampling, fineTuningSeconds: network.fineTuningSeconds))
             case "pinv":
                 return MethodCatalogue.pseudoInverse(task: task, likelihood: likelihood)
             default:

@@ -54,7 +54,7 @@ struct ReconstructionNotebook {
             labels: Array(evaluationImages.labels[0..<sizes.imageCount]), batchSize: 32, seed: seed)
         let entries = try ImagingCommandOptions.methodEntries(
             sizes.methods, task: task, likelihood: likelihood, prior: prior, network: (fineTuning.network, fineTuning.seconds),
-            deftSteps: sizes.tableDEFTSteps, baselineSteps: sizes.baselineSteps)
+            deftSampling: DEFTSampling(steps: sizes.tableDEFTSteps), baselineSteps: sizes.baselineSteps)
         Log.info("notebook: reconstructing \(sizes.imageCount) evaluation images with \(sizes.methods.joined(separator: ", "))")
         let results = try entries.map { try evaluation.run($0, progress: Log.info) }
         let report = ReconstructionReport(task: task, imageCount: sizes.imageCount, seed: seed, results: results)
@@ -68,7 +68,7 @@ struct ReconstructionNotebook {
                 continue
             }
             let method = DEFTMethod(
-                prior: prior, network: fineTuning.network, conditioning: conditioning, steps: steps,
+                prior: prior, network: fineTuning.network, conditioning: conditioning, sampling: DEFTSampling(steps: steps),
                 fineTuningSeconds: fineTuning.seconds)
             stepResults.append(StepResult(steps: steps, result: try evaluation.run(.applicable(method), progress: Log.info)))
         }

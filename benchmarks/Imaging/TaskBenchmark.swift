@@ -61,7 +61,8 @@ struct TaskBenchmark {
             labels: Array(evaluation.labels[0..<options.imageCount]), batchSize: options.batchSize, seed: options.seed)
         func deft(steps: Int) -> MethodEntry {
             .applicable(DEFTMethod(
-                prior: prior, network: fineTuned.network, conditioning: conditioning, steps: steps, fineTuningSeconds: fineTuned.seconds))
+                prior: prior, network: fineTuned.network, conditioning: conditioning, sampling: DEFTSampling(steps: steps),
+                fineTuningSeconds: fineTuned.seconds))
         }
         var entries = [deft(steps: defaultSteps["deft"]!)]
         for name in MethodCatalogue.baselineNames {
