@@ -237,7 +237,7 @@ where Predictor.Scalar: OptimizerScalar {
     }
 
     /// Returns 1 / RMS(g) over the network inputs of 64 training images at uniform random
-    /// times, the scale that makes the U-Net's g channel of order 1.
+    /// times, with g times `gradientInputFactor`: the scale that makes the U-Net's g channel of order 1.
     static func estimateGradientInputScale(
         prior: Predictor, schedule: Schedule, images: Tensor<Scalar>, observationModel: any ObservationModel<Scalar>,
         features: ((Tensor<Scalar>) -> Tensor<Scalar>)?, architecture: ImageHTransformArchitecture,
@@ -258,7 +258,8 @@ where Predictor.Scalar: OptimizerScalar {
         let conditioning = ObservationBatch(observation: observations, likelihood: observationModel, features: features?(observations))
 
         let (inputs, _) = model.networkInputs(state: state, time: Tensor(times.map { Scalar($0) }), conditioning: conditioning)
-        let gradient = inputs.likelihoodGradient
+        let factors: Tensor<Scalar> = perSampleFactors(levels.map { architecture.gradientInputFactor(alphaBar: $0) }, rank: 4)
+        let gradient = inputs.likelihoodGradient * factors
         let meanSquare = Double((gradient * gradient).sum()) / Double(gradient.scalarCount)
         precondition(meanSquare.isFinite, "DEFTImageFineTuning: the likelihood gradient g is not finite at the probe batch")
         return meanSquare > 0 ? 1 / meanSquare.squareRoot() : 1

@@ -47,8 +47,8 @@ public struct ImageHTransformArchitecture: Codable, Equatable, Sendable {
     /// λ, the mean eigenvalue of A Aᵀ on the range of A, used by s₀(t); nil for 1. It is 1
     /// for inpainting and 1/16 for 4× average pooling.
     public var operatorGain: Double?
-    /// The form of g, the likelihood input and guidance direction; nil, as in files written
-    /// before this setting existed, is `.gradient`.
+    /// The form of g, the likelihood input and guidance direction. Nil, as in files written
+    /// before this setting existed, means `.gradient`.
     public var likelihoodGuidance: LikelihoodGuidance?
 
     public init(
@@ -73,6 +73,19 @@ public struct ImageHTransformArchitecture: Codable, Equatable, Sendable {
         self.observationNoise = observationNoise
         self.operatorGain = operatorGain
         self.likelihoodGuidance = likelihoodGuidance
+    }
+
+    /// Returns the factor on g, besides s, where g enters the U-Net at the noise level ᾱ:
+    /// 1 for `.gradient`, and (σ_y² + λ r²) / σ_y² for `.gaussianPosterior`.
+    ///
+    /// The Gaussian posterior g shrinks like σ_y² / (σ_y² + λ r²) as r² grows with t, so
+    /// without the factor the channel would be near zero at high noise. With it, the channel
+    /// equals ∇ ln p(y | x̂₀) when A Aᵀ = λ I and keeps its size for other operators.
+    public func gradientInputFactor(alphaBar: Double) -> Double {
+        guard usesGaussianPosteriorGuidance, let noise = observationNoise, let variance = posteriorVariance(alphaBar: alphaBar) else {
+            return 1
+        }
+        return (noise * noise + (operatorGain ?? 1) * variance) / (noise * noise)
     }
 
     /// Whether g is the Gaussian posterior gradient rather than ∇ ln p(y | x̂₀).
@@ -172,7 +185,7 @@ public enum LikelihoodGuidance: String, Codable, Sendable {
 ///     h^φ_t(x_t, y) = NN1([x_t, x̂₀, s g, features], t) + NN2(t) · c_t · g,   c_t = −√(1 − ᾱ_t) / √ᾱ_t,
 ///
 /// with g = ∇_{x̂₀} ln p(y | x̂₀) at the Tweedie estimate x̂₀ = x̂₀(x_t) (clamped to
-/// `tweedieBounds`), s = `gradientInputScale` and the inputs stacked as channels. It is
+/// `tweedieBounds`), s = `gradientInputScale` times `gradientInputFactor` and the inputs stacked as channels. It is
 /// `HTransformNetwork` with NN1 a U-Net: the same guidance term, sign and scale (see
 /// there). NN1's output convolution starts at zero, and NN2(t) = s₀(t) exp(MLP(embedding(t)))
 /// with a zero last layer starts at s₀(t) (`ImageHTransformArchitecture.initialGuidanceScale`),
@@ -254,7 +267,9 @@ public final class ImageHTransformNetwork<Scalar: TensorScalar>: HTransform {
         }
 
         // NN1 on the inputs stacked as channels.
-        var planes = [state, tweedie, likelihoodGradient * Scalar(architecture.gradientInputScale)]
+        let inputFactors: Tensor<Scalar> = perSampleFactors(
+            alphaBar.scalars.map { architecture.gradientInputScale * architecture.gradientInputFactor(alphaBar: Double($0)) }, rank: 4)
+        var planes = [state, tweedie, likelihoodGradient * inputFactors]
         if let features {
             planes.append(features)
         }

@@ -36,21 +36,23 @@ struct ReconstructionNotebookPage {
 
         // Fine-tune the h-network on the 1000 fine-tuning images. Only h is trained.
         let images = try FashionMNIST.load(.fineTuning, as: Float.self, paddedTo32: true).images
-        let configuration = DEFTImageFineTuningConfiguration(seed: 0)
+        var configuration = DEFTImageFineTuningConfiguration(seed: 0)
             .withObservationNoise(Double(likelihood.noiseStandardDeviation))
+        configuration.architecture.likelihoodGuidance = .gaussianPosterior
         let fineTuning = DEFTImageFineTuning(
             prior: prior, schedule: prior.schedule, images: images, observationModel: likelihood,
             features: { conditioning.features($0)! }, task: task.rawValue, configuration: configuration)
         let seconds = fineTuning.train()
 
-        // Observe 8 evaluation images and draw one posterior sample each with DDIM.
+        // Observe 8 evaluation images; reconstruct each as the mean of 4 posterior samples
+        // drawn with DDIM in 100 steps.
         let truth = try FashionMNIST.load(.evaluation, as: Float.self, paddedTo32: true).images.slice(alongAxis: 0, 0..<8)
         var generator = PhiloxRandom(seed: 0, stream: 1)
         let y = likelihood.sample(given: truth, using: &generator)
-        let predictor = fineTuning.conditionedPredictor(for: y)
-        let sampler = DDIMSampler(schedule: prior.schedule, steps: 100)
-        let initial = initialNoise(shape: [8, 1, 32, 32], as: Float.self, using: &generator)
-        let reconstructions = sampler.sample(predictor, from: initial, using: &generator)
+        let deft = DEFTMethod(
+            prior: prior, network: fineTuning.network, conditioning: conditioning,
+            sampling: DEFTSampling(steps: 100, samplesPerObservation: 4), fineTuningSeconds: seconds)
+        let reconstructions = try deft.reconstruct(y, using: &generator)
         """
 
     var markdown: String {

@@ -267,6 +267,29 @@ final class ImageHTransformTests: XCTestCase {
         }
     }
 
+    func testGradientInputFactorRestoresLikelihoodGradient() {
+        // With A Aᵀ = λ I the Gaussian posterior g times the input factor is ∇ ln p(y | x̂₀),
+        // at every noise level.
+        let gain = 0.25
+        let observation = LinearGaussianObservation<Double>(operator: Matrix([[0.5, 0, 0], [0, 0.5, 0]]), noiseStandardDeviation: 0.1)
+        let architecture = ImageHTransformArchitecture(
+            dataVariance: 0.4, observationNoise: 0.1, operatorGain: gain, likelihoodGuidance: .gaussianPosterior)
+        let x = Tensor<Double>(shape: [1, 3], scalars: [0.3, -0.7, 0.2])
+        let y = Tensor<Double>(shape: [1, 2], scalars: [0.4, 0.1])
+        let plain = observation.logLikelihoodGradient(of: y, at: x)
+
+        for alphaBar in [0.999, 0.5, 0.01] {
+            let r2 = architecture.posteriorVariance(alphaBar: alphaBar)!
+            let posterior = observation.gaussianPosteriorGradient(of: y, at: x, posteriorVariances: [r2], conjugateGradientTolerance: 1e-14)
+            let factor = architecture.gradientInputFactor(alphaBar: alphaBar)
+            XCTAssertGreaterThan(factor, 1, "ᾱ = \(alphaBar)")
+            for i in 0..<3 {
+                XCTAssertEqual(posterior.scalars[i] * factor, plain.scalars[i], accuracy: 1e-9 * Swift.max(1, Swift.abs(plain.scalars[i])), "ᾱ = \(alphaBar), entry \(i)")
+            }
+        }
+        XCTAssertEqual(ImageHTransformArchitecture(dataVariance: 0.4, observationNoise: 0.1).gradientInputFactor(alphaBar: 0.5), 1)
+    }
+
     func testNetworkInputsUseGaussianPosteriorGradient() {
         // A network built with `.gaussianPosterior` guidance gets g = Aᵀ(σ_y² I + r² A Aᵀ)⁻¹(y − A x̂₀)
         // with each sample's own r², and one built with `.gradient` gets ∇ ln p(y | x̂₀).
