@@ -14,6 +14,16 @@ static inline int deft_cpu_supports_avx512(void) {
         && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
 }
 
+/// Tells the CPU that the caller is polling memory in a loop (`pause` on x86, `yield` on
+/// ARM), which saves power and lets the other hardware thread of the core run.
+static inline void deft_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 // Float activations compiled for AVX-512 and AVX2 as well as the baseline target.
 #include "element_kernels.h"
 

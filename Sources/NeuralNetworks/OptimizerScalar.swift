@@ -96,11 +96,11 @@ func movingAverageKernel<T: TensorScalar>(
 /// Runs `body` over `0..<count` on the calling thread for small counts, else split
 /// across the cores by `parallelChunks`.
 ///
-/// Below 2^17 elements the thread hand-off costs more than the loop, and `parallelChunks`
-/// would run it on the calling thread too.
+/// Below 2^14 elements (a few µs) the hand-off to a helper of the worker team costs more
+/// than the split saves, and `parallelChunks` would run it on the calling thread too.
 @inline(__always)
 private func forEachChunk(_ count: Int, _ body: (Range<Int>) -> Void) {
-    let minimumChunk = 1 << 16
+    let minimumChunk = 1 << 13
     if count < 2 * minimumChunk {
         body(0..<count)
     } else {

@@ -9,16 +9,17 @@ import Foundation
 /// call on Linux (Swift 6.3.1, 2-core development machine), longer than many kernels.
 let processorCount = Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-/// Runs `body` over `0..<count` in contiguous chunks on all cores when `count` is at
-/// least twice `minimumChunk`, else on the calling thread. Inside another call's chunk
-/// it also runs on the calling thread, in one chunk.
+/// Runs `body` over `0..<count` in contiguous chunks, one per core, on the calling thread
+/// and the helpers of `WorkerTeam` when `count` is at least twice `minimumChunk`, else
+/// on the calling thread. Inside another call's chunk it also runs on the calling
+/// thread, in one chunk.
 public func parallelChunks(_ count: Int, minimumChunk: Int, _ body: (Range<Int>) -> Void) {
     let chunks = Swift.min(processorCount, count / Swift.max(minimumChunk, 1))
     if chunks <= 1 || ParallelRegion.isActive {
         body(0..<count)
         return
     }
-    DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+    WorkerTeam.shared.run(chunks: chunks) { chunk in
         let lower = count * chunk / chunks
         let upper = count * (chunk + 1) / chunks
         ParallelRegion.run { body(lower..<upper) }
@@ -61,8 +62,10 @@ func splitGEMM<T>(
     a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int, c: UnsafeMutablePointer<T>, ldc: Int,
     _ gemm: (_ m: Int, _ n: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>) -> Void
 ) {
-    // 2²¹ multiply–adds take about 40 µs on one core at 100 GFLOP/s. Below that the
-    // hand-off to a second thread (several µs) is an estimated poor trade.
+    // 2²¹ multiply–adds take about 40 µs on one core at 100 GFLOP/s. Smaller products stay
+    // whole: OpenBLAS 0.3.21 computes some small products with other kernels that sum
+    // in another order (a 512×2×64 product gave other bits than the same rows of a
+    // 768×2×64 one), so splitting them could make their bits depend on the core count.
     let multiplyAdds = m * n * k
     guard processorCount > 1, multiplyAdds >= 1 << 21, BLASRuntime.usesSingleThread, !ParallelRegion.isActive else {
         gemm(m, n, a, b, c)
@@ -78,7 +81,7 @@ func splitGEMM<T>(
         gemm(m, n, a, b, c)
         return
     }
-    DispatchQueue.concurrentPerform(iterations: blocks) { block in
+    WorkerTeam.shared.run(chunks: blocks) { block in
         let lower = (extent * block / blocks) / 16 * 16
         let upper = block == blocks - 1 ? extent : (extent * (block + 1) / blocks) / 16 * 16
         ParallelRegion.run {

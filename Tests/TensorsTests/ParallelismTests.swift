@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import Tensors
 
@@ -33,6 +34,42 @@ final class ParallelismTests: XCTestCase {
                 for row in rows {
                     parallelChunks(inner, minimumChunk: 1) { columns in
                         for column in columns { buffer[row * inner + column] += 1 }
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(counts.min(), 1)
+        XCTAssertEqual(counts.max(), 1)
+    }
+
+    /// Many small tasks in a row, as an SDE solve issues them, each cover every chunk
+    /// exactly once whether or not the helpers are polling.
+    func testWorkerTeamCoversEveryChunkOfEachTask() {
+        let chunks = 7
+        var counts = [Int](repeating: 0, count: 500 * chunks)
+        counts.withUnsafeMutableBufferPointer { buffer in
+            for task in 0..<500 {
+                if task.isMultiple(of: 100) { usleep(1_000) }  // lets the helpers fall asleep
+                parallelChunks(chunks, minimumChunk: 1) { range in
+                    for chunk in range { buffer[task * chunks + chunk] += 1 }
+                }
+            }
+        }
+        XCTAssertEqual(counts.min(), 1)
+        XCTAssertEqual(counts.max(), 1)
+    }
+
+    /// Threads that call `parallelChunks` at the same time each get all their chunks run;
+    /// a caller that finds the helpers busy runs its chunks itself.
+    func testConcurrentCallersEachCoverTheirChunks() {
+        let (callers, tasks, chunks) = (4, 200, 5)
+        var counts = [Int](repeating: 0, count: callers * tasks * chunks)
+        counts.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: callers) { caller in
+                for task in 0..<tasks {
+                    parallelChunks(chunks, minimumChunk: 1) { range in
+                        for chunk in range { base[(caller * tasks + task) * chunks + chunk] += 1 }
                     }
                 }
             }
