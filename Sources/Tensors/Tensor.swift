@@ -12,7 +12,12 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
         precondition(shape.allSatisfy { $0 >= 0 }, "Tensor shape \(shape) has a negative extent")
         self.shape = shape
         storage = TensorStorage(count: shape.reduce(1, *))
-        storage.pointer.initialize(repeating: value, count: storage.count)
+        withUnsafePointer(to: value) { element in
+            let stride = MemoryLayout<Scalar>.stride
+            fillRepeating(
+                UnsafeMutableRawPointer(storage.pointer), pattern: UnsafeRawPointer(element), patternBytes: stride,
+                totalBytes: storage.count * stride)
+        }
     }
 
     /// Creates a tensor of zeros.
@@ -158,5 +163,20 @@ extension Tensor: CustomStringConvertible {
     public var description: String {
         let shown = scalars.prefix(8).map { "\($0)" }.joined(separator: ", ")
         return "Tensor<\(Scalar.self)>(shape: \(shape), [\(shown)\(scalarCount > 8 ? ", …" : "")])"
+    }
+}
+
+/// Fills `totalBytes` at `destination` with copies of the `patternBytes` at `pattern`
+/// (the last copy cut short if needed), doubling the filled span with each raw copy. A
+/// typed fill in generic code that callers in other modules do not specialise writes
+/// element by element through the type's value witness, many times slower.
+func fillRepeating(_ destination: UnsafeMutableRawPointer, pattern: UnsafeRawPointer, patternBytes: Int, totalBytes: Int) {
+    guard totalBytes > 0 else { return }
+    destination.copyMemory(from: pattern, byteCount: Swift.min(patternBytes, totalBytes))
+    var filled = Swift.min(patternBytes, totalBytes)
+    while filled < totalBytes {
+        let count = Swift.min(filled, totalBytes - filled)
+        (destination + filled).copyMemory(from: destination, byteCount: count)
+        filled += count
     }
 }
