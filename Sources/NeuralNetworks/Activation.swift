@@ -19,4 +19,14 @@ public enum Activation: Sendable, Equatable {
         case .identity: x
         }
     }
+
+    /// The element-wise function of the activation, nil for the identity.
+    var elementFunction: UnaryFunction? {
+        switch self {
+        case .silu: .silu
+        case .tanh: .tanh
+        case .relu: .relu
+        case .identity: nil
+        }
+    }
 }

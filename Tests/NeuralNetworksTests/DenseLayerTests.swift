@@ -59,6 +59,80 @@ final class DenseLayerTests: XCTestCase {
         XCTAssertEqual(mlp.sizes, [2, 3, 2])
     }
 
+    /// Without a graph the MLP runs the same blocks of rows as with one, so the values
+    /// have the same bits. OpenBLAS picks its kernels by product size, so they agree with
+    /// the layers applied one by one to rounding only: 1e-5 is about 80 Float roundings
+    /// on outputs of size 0.1 to 1.
+    func testMLPInferenceMatchesRecordedPath() {
+        for activation in [Activation.tanh, .silu, .relu, .identity] {
+            var generator = PhiloxRandom(seed: 21)
+            let mlp = MLP<Float>(sizes: [2, 64, 64, 2], activation: activation, using: &generator)
+            let x = Tensor<Float>(testTensor([1000, 2], seed: 22))
+            let recorded = mlp(Variable(x, requiresGrad: true)).value
+            XCTAssertEqual(mlp.inferring(from: x), recorded, "\(activation)")
+            XCTAssertEqual(withoutRecording { mlp(Variable(x)).value }, recorded, "\(activation) inside withoutRecording")
+            let layerByLayer = Tensor<Double>(mlp.layers[2](activation(mlp.layers[1](activation(mlp.layers[0](Variable(x)))))).value)
+            XCTAssertLessThan(maxDifference(Tensor<Double>(recorded), layerByLayer), 1e-5, "\(activation) layer by layer")
+        }
+        var generator = PhiloxRandom(seed: 23)
+        let mixed = MLP<Double>(
+            layers: [
+                Linear(inputSize: 3, outputSize: 40, useBias: false, using: &generator),
+                Linear(inputSize: 40, outputSize: 5, using: &generator),
+                Linear(inputSize: 5, outputSize: 4, using: &generator),
+            ],
+            activation: .identity)
+        let x = testTensor([300, 3], seed: 24)
+        XCTAssertLessThan(maxDifference(mixed.inferring(from: x), mixed(Variable(x)).value), 1e-12, "identity, layer without bias")
+        let batched = testTensor([4, 75, 3], seed: 24)
+        XCTAssertEqual(mixed.inferring(from: batched).shape, [4, 75, 4])
+        XCTAssertEqual(mixed.inferring(from: batched).reshaped(to: [300, 4]), mixed.inferring(from: batched.reshaped(to: [300, 3])))
+    }
+
+    /// The blocks of rows depend on the shapes alone: a call whose blocks run on several
+    /// threads gives the bits of the same blocks evaluated one call at a time.
+    func testPerceptronBlocksIndependentOfThreads() {
+        var generator = PhiloxRandom(seed: 25)
+        let mlp = MLP<Float>(sizes: [2, 64, 64, 2], activation: .tanh, using: &generator)
+        let (weights, biases) = (mlp.layers.map { $0.weight.value }, mlp.layers.map { $0.bias?.value })
+        let x = Tensor<Float>(testTensor([1000, 2], seed: 26))
+        for rowsPerBlock in [64, 256, 1008] {
+            let whole = perceptronForward(x, weights: weights, biases: biases, activation: .tanh, rowsPerBlock: rowsPerBlock)
+            for lower in stride(from: 0, to: 1000, by: rowsPerBlock) {
+                let rows = lower..<Swift.min(1000, lower + rowsPerBlock)
+                let block = perceptronForward(
+                    x.slice(alongAxis: 0, rows), weights: weights, biases: biases, activation: .tanh, rowsPerBlock: rowsPerBlock)
+                XCTAssertEqual(whole.slice(alongAxis: 0, rows), block, "rows \(rows) in blocks of \(rowsPerBlock)")
+            }
+        }
+    }
+
+    /// Over several blocks of rows, the fused pullback gives the gradients of the layers
+    /// applied one by one (`Linear`, then the activation), which are differentiated op by op.
+    func testMLPGradientsMatchLayerByLayerOverBlocks() {
+        for activation in [Activation.tanh, .silu, .relu, .identity] {
+            var generator = PhiloxRandom(seed: 27)
+            // Blocks of 256 rows: 600 rows make 3 blocks, the last one short.
+            let mlp = MLP<Double>(sizes: [3, 64, 64, 2], activation: activation, using: &generator)
+            let x = testTensor([600, 3], seed: 28)
+            let cotangent = testTensor([600, 2], seed: 29)
+            let targets = [Variable(x, requiresGrad: true)]
+            let fused = gradients(of: mlp(targets[0]), withRespectTo: targets + mlp.parameters, cotangent: cotangent)
+            let reference = gradients(
+                of: mlp.layers[2](activation(mlp.layers[1](activation(mlp.layers[0](targets[0]))))),
+                withRespectTo: targets + mlp.parameters, cotangent: cotangent)
+            let names = ["input"] + mlp.namedParameters.map(\.name)
+            for (index, name) in names.enumerated() {
+                let scale = Swift.max(1, reference[index].scalars.map(Swift.abs).max()!)
+                XCTAssertLessThan(maxDifference(fused[index], reference[index]), 1e-12 * scale, "\(activation) \(name)")
+            }
+        }
+    }
+
+    private func maxDifference(_ a: Tensor<Double>, _ b: Tensor<Double>) -> Double {
+        zip(a.scalars, b.scalars).map { Swift.abs($0 - $1) }.max() ?? 0
+    }
+
     func testMLPParameterNamesAndCount() {
         var generator = PhiloxRandom(seed: 1)
         let mlp = MLP<Float>(sizes: [2, 128, 128, 128, 2], using: &generator)
