@@ -109,8 +109,9 @@ public struct PhiloxRandom: RandomNumberGenerator, Sendable {
         if Scalar.self == Float.self, let base = buffer.baseAddress {
             let floats = UnsafeMutableRawPointer(base).assumingMemoryBound(to: Float.self)
             // About 2 ns a draw on one core (AVX-512 variant, against 30 ns for Double), so
-            // a second thread pays only for large fills.
-            parallelChunks(blocks, minimumChunk: 1 << 16) { range in
+            // 2⁹ blocks (about 2 µs) are the least worth handing to a helper of the worker
+            // team, which takes about 1 µs.
+            parallelChunks(blocks, minimumChunk: 1 << 9) { range in
                 let first = 2 * range.lowerBound
                 let end = Swift.min(count, 2 * range.upperBound)
                 deft_philox_normal_f32(
