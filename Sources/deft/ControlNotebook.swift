@@ -207,13 +207,13 @@ struct ControlNotebook {
 
             ## Results
 
-            | objective | gradient | final loss | W2 to posterior | relative error of h | seconds per step | peak RSS (MB) |
+            | objective | gradient | final loss | W2 to posterior | relative error of h | time per step | peak RSS |
             | --- | --- | ---: | ---: | ---: | ---: | ---: |
 
             """
         for (settings, report) in rows {
-            let peak = report.peakResidentKilobytes.map { String(format: "%.0f", Double($0) / 1024) } ?? "n/a"
-            page += "| \(settings.objective) | \(settings.gradient) | \(String(format: "%.4f", report.finalLoss)) | \(String(format: "%.4f", report.w2ToPosterior ?? .nan)) | \(String(format: "%.4f", report.hRelativeError ?? .nan)) | \(String(format: "%.4f", report.secondsPerStep)) | \(peak) |\n"
+            let peak = report.peakResidentKilobytes.map { String(format: "%.0f MB", Double($0) / 1024) } ?? "n/a"
+            page += "| \(settings.objective) | \(settings.gradient) | \(String(format: "%.4f", report.finalLoss)) | \(String(format: "%.4f", report.w2ToPosterior ?? .nan)) | \(String(format: "%.4f", report.hRelativeError ?? .nan)) | \(String(format: "%.4f s", report.secondsPerStep)) | \(peak) |\n"
         }
         if let k = rows.last?.1.logNormalizer {
             page += "\nThe learned trajectory-balance constant is k = \(String(format: "%.4f", k)), against E[ln p_T(y | X_T)] = \(String(format: "%.4f", first.expectedTerminalLogLikelihood ?? .nan)) in continuous time.\n"
@@ -259,13 +259,13 @@ struct ControlNotebook {
             Memory that the allocator freed in an earlier call is reused without a rise, so the
             rows of one size are an upper bound for those measured after them.
 
-            | method | steps | seconds | peak rise (MB) |
+            | method | steps | time | peak rise |
             | --- | ---: | ---: | ---: |
 
             """
         for cost in costs {
-            let rise = cost.peakIncreaseKilobytes.map { String(format: "%.1f", Double($0) / 1024) } ?? "n/a"
-            page += "| \(cost.name) | \(cost.steps) | \(String(format: "%.3f", cost.seconds)) | \(rise) |\n"
+            let rise = cost.peakIncreaseKilobytes.map { String(format: "%.1f MB", Double($0) / 1024) } ?? "n/a"
+            page += "| \(cost.name) | \(cost.steps) | \(String(format: "%.3f s", cost.seconds)) | \(rise) |\n"
         }
         page += "\nMeasured on \(ProcessInfo.processInfo.activeProcessorCount) cores; times include whatever else the machine was running.\n"
         return page

@@ -48,7 +48,10 @@ struct GaussianNotebook {
         text += try controlSection(figures: figures)
         Log.info("notebook: (e) conditional Tweedie")
         text += tweedieSection()
-        text += String(format: "\n---\nGenerated in %.0f s.\n", Date().timeIntervalSince(start))
+        text += String(
+            format: "\n---\nGenerated in %.0f s on %d cores. The training times are wall-clock times of this run and "
+                + "include whatever else the machine was running.\n", Date().timeIntervalSince(start),
+            ProcessInfo.processInfo.activeProcessorCount)
         try writeAtomically(Data(text.utf8), to: folder.appendingPathComponent(Self.fileName))
         Log.info("wrote \(folder.appendingPathComponent(Self.fileName).path)")
     }

@@ -112,7 +112,8 @@ struct RewardNotebook {
         var page = header()
         page += resultTables(cases: cases, results: results)
         page += String(
-            format: "\n---\nGenerated in %.0f s on %d cores.\n", Date().timeIntervalSince(started),
+            format: "\n---\nGenerated in %.0f s on %d cores. The training times are wall-clock times of this run and "
+                + "include whatever else the machine was running.\n", Date().timeIntervalSince(started),
             ProcessInfo.processInfo.activeProcessorCount)
         try writeAtomically(Data(page.utf8), to: folder.appendingPathComponent(RewardNotebookCommand.fileName))
         Log.info("wrote \(folder.appendingPathComponent(RewardNotebookCommand.fileName).path)")

@@ -115,7 +115,8 @@ struct SDENotebook {
         page += gradientSection(gradients)
         page += costSection(costs)
         page += String(
-            format: "\n---\nGenerated in %.0f s on %d cores.\n", Date().timeIntervalSince(started),
+            format: "\n---\nGenerated in %.0f s on %d cores. The times are wall-clock times of this run and include "
+                + "whatever else the machine was running.\n", Date().timeIntervalSince(started),
             ProcessInfo.processInfo.activeProcessorCount)
         try writeAtomically(Data(page.utf8), to: folder.appendingPathComponent(SDENotebookCommand.fileName))
         Log.info("wrote \(folder.appendingPathComponent(SDENotebookCommand.fileName).path)")
@@ -285,13 +286,13 @@ struct SDENotebook {
             memory grows with the steps; the adjoint and the reversible method keep one state;
             the detached method keeps the recorded path, one state and increment per step.
 
-            | method | steps | seconds | peak rise (MB) |
+            | method | steps | time | peak rise |
             | --- | ---: | ---: | ---: |
 
             """
         for cost in costs {
             text += String(
-                format: "| %@ | %d | %.3f | %.1f |\n", SDEGradientMeasurements.label(cost.method), cost.steps, cost.seconds,
+                format: "| %@ | %d | %.3f s | %.1f MB |\n", SDEGradientMeasurements.label(cost.method), cost.steps, cost.seconds,
                 Double(cost.peakRiseKilobytes) / 1024)
         }
         text += "\n![Peak memory rise per gradient](figures/sde-gradient-memory.svg)\n"
