@@ -237,6 +237,57 @@ func option(_ name: String) -> String? {
     return arguments[index + 1]
 }
 
+let usage = """
+    usage: benchmark-sde [options]
+
+    Prints the SDE benchmarks: (i) peak memory of one gradient by backpropagation, the
+    stochastic adjoint and reversible Heun at 100, 1,000 and 10,000 steps, and the control
+    objectives' memory; (ii) 1000 Euler–Maruyama steps of a 2-D SDE with an MLP drift, no
+    gradients; (iii) the same beside JAX, torchsde and PyTorch; (v) one adjoint gradient
+    beside the peers. Reports figures, never passes or fails.
+
+    options:
+      --speed-only            run only (ii), (iii) and (v)
+      --memory-only           run only (i)
+      --control-memory-only   run only the control objectives' memory
+      --adjoint-only          run only (v)
+      --runs N                timed runs per round (default 5)
+      --rounds N              alternating Swift/peer rounds (default 3)
+      --peers PYTHON          Python with the peers (default .peers/venv/bin/python when it exists)
+      --no-peers              run no peer scripts
+      --help                  show this text
+    """
+
+let flags: Set<String> = ["--speed-only", "--memory-only", "--control-memory-only", "--adjoint-only", "--no-peers", "--help"]
+let valuedOptions: Set<String> = ["--runs", "--rounds", "--peers"]
+if arguments.contains("--help") {
+    print(usage)
+    exit(0)
+}
+if arguments.first != "--memory-child" && arguments.first != "--control-memory-child" {
+    var index = 0
+    while index < arguments.count {
+        let argument = arguments[index]
+        if valuedOptions.contains(argument) {
+            guard index + 1 < arguments.count else {
+                FileHandle.standardError.write(Data("benchmark-sde: \(argument) needs a value; see benchmark-sde --help\n".utf8))
+                exit(2)
+            }
+            let value = arguments[index + 1]
+            if argument != "--peers" && (Int(value) ?? 0) < 1 {
+                FileHandle.standardError.write(Data("benchmark-sde: \(argument) '\(value)' is invalid; expected a positive integer\n".utf8))
+                exit(2)
+            }
+            index += 2
+        } else if flags.contains(argument) {
+            index += 1
+        } else {
+            FileHandle.standardError.write(Data("benchmark-sde: unknown option '\(argument)'; see benchmark-sde --help\n".utf8))
+            exit(2)
+        }
+    }
+}
+
 if arguments.first == "--memory-child" {
     guard arguments.count == 3, let steps = Int(arguments[2]) else {
         fatalError("usage: benchmark-sde --memory-child METHOD STEPS")
