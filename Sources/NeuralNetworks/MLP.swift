@@ -64,30 +64,33 @@ public final class MLP<Scalar: TensorScalar>: Layer {
     /// Applies the layers as one operation (`perceptron`): every layer of a block of rows
     /// runs on one core, backwards too.
     public func callAsFunction(_ input: Variable<Scalar>) -> Variable<Scalar> {
-        let inputSize = layers[0].inputSize
-        precondition(
-            input.rank >= 1 && input.shape.last == inputSize,
-            "MLP: input of shape \(input.shape) must end with the input size \(inputSize)")
-        let rows = input.rank == 2 ? input : input.reshaped(to: [-1, inputSize])
+        let shapes = rowShapes(forInput: input.shape)
+        let rows = input.rank == 2 ? input : input.reshaped(to: shapes.rows)
         // Closures rather than key paths, which resolve at run time in generic code.
         let output = perceptron(
             rows, weights: layers.map { $0.weight }, biases: layers.map { $0.bias }, activation: activation.elementFunction)
-        return input.rank == 2 ? output : output.reshaped(to: Array(input.shape.dropLast()) + [output.shape[1]])
+        return input.rank == 2 ? output : output.reshaped(to: shapes.output)
     }
 
     /// Evaluates the perceptron without a graph, every layer of a block of rows on one
     /// core (see `perceptronForward`). Input `[..., d_0]`, output `[..., d_k]`.
     public func inferring(from input: Tensor<Scalar>) -> Tensor<Scalar> {
-        let inputSize = layers[0].inputSize
-        precondition(
-            input.rank >= 1 && input.shape.last == inputSize,
-            "MLP: input of shape \(input.shape) must end with the input size \(inputSize)")
-        let rows = input.rank == 2 ? input : input.reshaped(to: [-1, inputSize])
-        // Closures rather than key paths, which resolve at run time in generic code.
+        let shapes = rowShapes(forInput: input.shape)
+        let rows = input.rank == 2 ? input : input.reshaped(to: shapes.rows)
         let output = perceptronForward(
             rows, weights: layers.map { $0.weight.value }, biases: layers.map { $0.bias?.value },
             activation: activation.elementFunction)
-        return input.rank == 2 ? output : output.reshaped(to: Array(input.shape.dropLast()) + [output.shape[1]])
+        return input.rank == 2 ? output : output.reshaped(to: shapes.output)
+    }
+
+    /// Returns the row-matrix shape `[rows, d_0]` of an input `[..., d_0]` and the shape
+    /// `[..., d_k]` of its output. Stops with the shape named when its last axis is not d_0.
+    private func rowShapes(forInput shape: [Int]) -> (rows: [Int], output: [Int]) {
+        let inputSize = layers[0].inputSize
+        precondition(
+            !shape.isEmpty && shape.last == inputSize,
+            "MLP: input of shape \(shape) must end with the input size \(inputSize)")
+        return ([-1, inputSize], Array(shape.dropLast()) + [layers[layers.count - 1].outputSize])
     }
 
     /// Sets the last layer's weight and bias to zero in place, so the network returns 0.
