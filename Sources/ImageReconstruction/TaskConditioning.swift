@@ -43,7 +43,11 @@ public struct TaskConditioning {
     }
 
     /// The number of feature channels, the h-network's `featureChannels`.
-    public var featureChannels: Int {
+    public var featureChannels: Int { Self.featureChannels(for: task) }
+
+    /// Returns the number of feature channels of `task`, without building its conditioning
+    /// (which factors CT's operator).
+    public static func featureChannels(for task: ImagingTask) -> Int {
         switch task {
         case .inpainting: return 2
         case .superResolution, .blur, .ct, .hdr: return 1

@@ -73,7 +73,7 @@ public func loadFineTunedNetwork(
     contentsOf url: URL, task: ImagingTask
 ) throws -> (network: ImageHTransformNetwork<Float>, fineTuningSeconds: Double?) {
     let network = try ImageHTransformNetwork<Float>(contentsOf: url, expectedTask: task.rawValue)
-    let expected = TaskConditioning(task: task, likelihood: task.observationModel()).featureChannels
+    let expected = TaskConditioning.featureChannels(for: task)
     guard network.architecture.featureChannels == expected else {
         throw HTransformMismatchError(description: """
             \(url.path): the network takes \(network.architecture.featureChannels) feature channels, \
