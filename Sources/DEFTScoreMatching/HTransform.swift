@@ -51,8 +51,8 @@ public protocol HTransform<Scalar>: Module {
     /// Evaluates h^φ, shaped like `inputs.state`, differentiably in the parameters.
     func callAsFunction(_ inputs: HTransformInputs<Scalar>) -> Variable<Scalar>
 
-    /// The variance r² of x₀ given x_t that the network's guidance input assumes at the
-    /// noise level ᾱ, or nil for the plain likelihood gradient.
+    /// Returns the variance r² of x₀ given x_t that the network's guidance input assumes at
+    /// the noise level ᾱ, or nil for the plain likelihood gradient.
     ///
     /// With a value, `DEFTModel` forms g as the gradient of ln N(y; A x̂₀, σ_y² I + r² A Aᵀ)
     /// (`LinearObservationModel.gaussianPosteriorGradient`) instead of ln p(y | x̂₀). It belongs to
@@ -64,7 +64,7 @@ extension HTransform {
     /// No clamping, the default.
     public var tweedieBounds: ClosedRange<Double>? { nil }
 
-    /// The plain likelihood gradient, the default.
+    /// Returns nil, so g is the plain likelihood gradient by default.
     public func guidancePosteriorVariance(alphaBar: Double) -> Double? { nil }
 }
 

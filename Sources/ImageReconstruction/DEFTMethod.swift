@@ -67,8 +67,8 @@ public struct DEFTMethod: ReconstructionMethod {
     }
 }
 
-/// How DEFT reconstructs: DDIM steps, the DDIM noise scale η and the posterior samples
-/// averaged per observation.
+/// The settings of DEFT's reconstruction: DDIM steps, the DDIM noise scale η and the
+/// number of posterior samples averaged per observation.
 ///
 /// The defaults, 100 steps, η = 0 and the mean of 4 samples, are those of `deft demo`,
 /// `deft evaluate` and the imaging benchmark. A single sample (K = 1) is a draw from the

@@ -2,8 +2,8 @@ import Tensors
 
 extension LinearObservationModel {
     /// Returns Aᵀ (r² A Aᵀ + σ_y² I)⁻¹ (y − A x̂₀) for each batch element, with one
-    /// variance r² per element: the gradient in x̂₀ of ln N(y; A x̂₀, σ_y² I + r² A Aᵀ), the
-    /// likelihood of y when x₀ ~ N(x̂₀, r² I).
+    /// variance r² per element. It is the gradient in x̂₀ of ln N(y; A x̂₀, σ_y² I + r² A Aᵀ),
+    /// the likelihood of y when x₀ ~ N(x̂₀, r² I).
     ///
     /// With r² = 0 it is the plain likelihood gradient Aᵀ(y − A x̂₀) / σ_y². The inverse is
     /// computed by the structure the model offers:
