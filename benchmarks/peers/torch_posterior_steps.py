@@ -69,11 +69,35 @@ def per_sample(values):
     return values.to(torch.float32)[:, None, None, None]
 
 
+def dps_update(prior, x, y, mask, schedule, k, scale, ancestral_noise):
+    """Take one DPS step from x at DDPM index k of `schedule` (betas, alphas, alpha_bars).
+
+    `ancestral_noise` is the standard normal draw of the ancestral step, unused at k = 0.
+    """
+    betas, alphas, alpha_bars = schedule
+    beta, alpha, alpha_bar = betas[k].item(), alphas[k].item(), alpha_bars[k].item()
+    previous = alpha_bars[k - 1].item() if k > 0 else 1.0
+
+    state = x.detach().requires_grad_(True)
+    noise = prior(state, torch.full((x.shape[0],), float(k)))
+    tweedie = (state - math.sqrt(1 - alpha_bar) * noise) / math.sqrt(alpha_bar)
+    residual = y - mask * tweedie
+    norms = torch.sqrt(residual.square().flatten(1).sum(1) + torch.finfo(torch.float32).tiny)
+    (gradient,) = torch.autograd.grad(norms.sum(), state)
+
+    with torch.no_grad():
+        following = (x - noise * (beta / math.sqrt(1 - alpha_bar))) / math.sqrt(alpha)
+        if k > 0:
+            variance = beta * (1 - previous) / (1 - alpha_bar)
+            following = following + ancestral_noise * math.sqrt(variance)
+        return following - gradient * scale
+
+
 def dps_step_seconds(warmup, steps, schedule_steps, batch=8, scale=0.5):
     torch.manual_seed(0)
     prior = prior_unet()
     prior.requires_grad_(False)
-    betas, alphas, alpha_bars = linear_alpha_bars(schedule_steps)
+    schedule = linear_alpha_bars(schedule_steps)
     mask = inpainting_mask()
     y = mask * (torch.rand(batch, 1, SIDE, SIDE) * 2 - 1 + NOISE_STANDARD_DEVIATION * torch.randn(batch, 1, SIDE, SIDE))
     initial = torch.randn(batch, 1, SIDE, SIDE)
@@ -81,22 +105,7 @@ def dps_step_seconds(warmup, steps, schedule_steps, batch=8, scale=0.5):
     def sample():
         x = initial
         for k in reversed(range(schedule_steps)):
-            beta, alpha, alpha_bar = betas[k].item(), alphas[k].item(), alpha_bars[k].item()
-            previous = alpha_bars[k - 1].item() if k > 0 else 1.0
-
-            state = x.detach().requires_grad_(True)
-            noise = prior(state, torch.full((batch,), float(k)))
-            tweedie = (state - math.sqrt(1 - alpha_bar) * noise) / math.sqrt(alpha_bar)
-            residual = y - mask * tweedie
-            norms = torch.sqrt(residual.square().flatten(1).sum(1) + torch.finfo(torch.float32).tiny)
-            (gradient,) = torch.autograd.grad(norms.sum(), state)
-
-            with torch.no_grad():
-                following = (x - noise * (beta / math.sqrt(1 - alpha_bar))) / math.sqrt(alpha)
-                if k > 0:
-                    variance = beta * (1 - previous) / (1 - alpha_bar)
-                    following = following + torch.randn_like(x) * math.sqrt(variance)
-                x = following - gradient * scale
+            x = dps_update(prior, x, y, mask, schedule, k, scale, torch.randn_like(x) if k > 0 else None)
         return x
 
     return time_steps(sample, warmup, steps) / schedule_steps
@@ -120,6 +129,29 @@ class ImageHTransformNetwork(nn.Module):
         return learned + scale * (gradient * coefficients)
 
 
+def deft_loss(network, prior, alpha_bars, mask, x0, observation_noise, times, noise):
+    """Compute the DEFT loss of `network` on clean images x0 at DDPM indices `times`.
+
+    `observation_noise` and `noise` are standard normal draws shaped like x0: the
+    observation's noise and the forward process's noise.
+    """
+    batch = x0.shape[0]
+    y = mask * (x0 + NOISE_STANDARD_DEVIATION * observation_noise)
+    features = torch.cat([y, mask.expand(batch, 1, SIDE, SIDE)], dim=1)
+    levels = alpha_bars[times]
+    signal, noise_scale = per_sample(levels.sqrt()), per_sample((1 - levels).sqrt())
+    state = x0 * signal + noise * noise_scale
+
+    with torch.no_grad():
+        prior_noise = prior(state, times.to(torch.float32))
+        tweedie = ((state - prior_noise * noise_scale) / signal).clamp(-1, 1)
+        gradient = mask * (y - mask * tweedie) / NOISE_STANDARD_DEVIATION**2
+        coefficients = -noise_scale / signal
+
+    h = network(state, tweedie, gradient, features, times.to(torch.float32), coefficients)
+    return (h + prior_noise - noise).square().sum() / batch
+
+
 def deft_step_seconds(warmup, steps, batch=16, images=64):
     torch.manual_seed(0)
     prior = prior_unet()
@@ -134,23 +166,9 @@ def deft_step_seconds(warmup, steps, batch=16, images=64):
 
     def step():
         x0 = clean[torch.randint(images, (batch,))]
-        y = mask * (x0 + NOISE_STANDARD_DEVIATION * torch.randn_like(x0))
-        features = torch.cat([y, mask.expand(batch, 1, SIDE, SIDE)], dim=1)
-        times = torch.randint(1000, (batch,))
-        levels = alpha_bars[times]
-        signal, noise_scale = per_sample(levels.sqrt()), per_sample((1 - levels).sqrt())
-        noise = torch.randn_like(x0)
-        state = x0 * signal + noise * noise_scale
-
-        with torch.no_grad():
-            prior_noise = prior(state, times.to(torch.float32))
-            tweedie = ((state - prior_noise * noise_scale) / signal).clamp(-1, 1)
-            gradient = mask * (y - mask * tweedie) / NOISE_STANDARD_DEVIATION**2
-            coefficients = -noise_scale / signal
-
         optimizer.zero_grad(set_to_none=True)
-        h = network(state, tweedie, gradient, features, times.to(torch.float32), coefficients)
-        loss = (h + prior_noise - noise).square().sum() / batch
+        loss = deft_loss(
+            network, prior, alpha_bars, mask, x0, torch.randn_like(x0), torch.randint(1000, (batch,)), torch.randn_like(x0))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
