@@ -2,22 +2,29 @@ import Foundation
 import NeuralNetworks
 import Tensors
 
-// Times the foundation workloads side by side with PyTorch in one invocation:
+// Times the foundation workloads side by side with PyTorch and JAX in one invocation:
 // one Adam step of an MLP 2-128-128-128-2 (SiLU) on a batch of 512, and the forward and
-// backward pass of a U-Net (32/64/128 channels) on a batch of 32 images of 1×28×28.
-// Rounds alternate between the two implementations so that both see the same machine
-// load; each round reports the median of its timed steps.
+// backward pass of a U-Net (32/64/128 channels) on a batch of 32 images of 1×28×28
+// (peers/torch_foundation.py and peers/jax_foundation.py). Each round times the Swift
+// workloads and then runs each peer script once, so that all three implementations see
+// the same machine load, and records the median of each one's timed steps.
 //
 // It also times the forward pass alone, without a graph, of the shipped image prior's
 // U-Net (32/64/64 channels, 1×32×32 images) at batches of 16 and 64: the call that
-// samplers repeat hundreds of times per batch of images. PyTorch does not run this one.
+// samplers repeat hundreds of times per batch of images. The peers do not run this one.
 //
-// Two conditional-sampling steps on that U-Net run side by side with PyTorch
-// (peers/torch_posterior_steps.py): one DPS step at batch 8 and one DEFT fine-tuning step
-// at batch 16, both on inpainting (PosteriorStepWorkloads.swift).
+// Two conditional-sampling steps on that U-Net run side by side with the peers
+// (peers/torch_posterior_steps.py and peers/jax_posterior_steps.py): one DPS step at
+// batch 8 and one DEFT fine-tuning step at batch 16, both on inpainting
+// (PosteriorStepWorkloads.swift).
+//
+// --peer-python names the Python that runs the peer scripts, by default .peers/venv's,
+// and --no-peer times Swift alone. A peer script that fails, such as the JAX one when
+// JAX is not installed, prints why on stderr. Its columns then stay empty and later
+// rounds skip it, while the other implementations still run.
 //
 // usage: benchmark-foundation [--rounds N] [--steps N] [--peer-python PATH] [--no-peer]
-//                             [--only mlp|unet|prior|dps|deft]
+//                             [--only mlp|unet|prior|dps|deft] [--help]
 
 let options = BenchmarkOptions(CommandLine.arguments.dropFirst())
 
@@ -87,77 +94,6 @@ func priorForwardSeconds(batch: Int, steps: Int) -> Double {
     }
 }
 
-struct PeerFigures: Decodable {
-    var torch_version: String
-    var threads: Int
-    var mlp_adam_step: Double
-    var unet_forward_backward: Double
-    var unet_parameters: Int
-    var unet_forward_backward_flops: Double
-    var mlp_adam_step_flops: Double
-}
-
-struct PosteriorPeerFigures: Decodable {
-    var torch_version: String
-    var threads: Int
-    var dps_step: Double?
-    var deft_step: Double?
-    var deft_h_network_parameters: Int
-}
-
-/// Runs `script` of benchmarks/peers with `arguments` and decodes its JSON output.
-func runPeer<Figures: Decodable>(_ type: Figures.Type, python: String, script name: String, arguments: [String]) -> Figures? {
-    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../peers/\(name)").standardized.path
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: python)
-    process.arguments = [script] + arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    do {
-        try process.run()
-    } catch {
-        FileHandle.standardError.write(Data("benchmark-foundation: could not start \(python): \(error)\n".utf8))
-        return nil
-    }
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        FileHandle.standardError.write(Data("benchmark-foundation: \(name) exited with \(process.terminationStatus)\n".utf8))
-        return nil
-    }
-    return try? JSONDecoder().decode(Figures.self, from: output)
-}
-
-struct BenchmarkOptions {
-    var rounds = 5
-    var steps = 20
-    /// The one workload to time, or nil for all of them.
-    var only: String?
-    var peerPython: String? = FileManager.default.isExecutableFile(atPath: ".peers/venv/bin/python") ? ".peers/venv/bin/python" : nil
-
-    init<S: Sequence>(_ arguments: S) where S.Element == String {
-        var iterator = arguments.makeIterator()
-        while let argument = iterator.next() {
-            switch argument {
-            case "--rounds": rounds = Int(iterator.next() ?? "") ?? rounds
-            case "--steps": steps = Int(iterator.next() ?? "") ?? steps
-            case "--peer-python": peerPython = iterator.next()
-            case "--no-peer": peerPython = nil
-            case "--only":
-                guard let name = iterator.next(), ["mlp", "unet", "prior", "dps", "deft"].contains(name) else {
-                    FileHandle.standardError.write(Data("benchmark-foundation: invalid --only value; expected mlp, unet, prior, dps or deft\n".utf8))
-                    exit(2)
-                }
-                only = name
-            default:
-                FileHandle.standardError.write(Data("benchmark-foundation: unknown argument \(argument)\n".utf8))
-                exit(2)
-            }
-        }
-    }
-}
-
 // The arithmetic ceiling: OpenBLAS sgemm on this machine's two cores reaches about
 // 100 GFLOP/s per core (square products of size 256 and above).
 let ceilingGFLOPs = 100.0 * Double(ProcessInfo.processInfo.activeProcessorCount)
@@ -172,11 +108,18 @@ var swiftDPS: [Double] = []
 var swiftDEFT: [Double] = []
 var peerDPS: [Double] = []
 var peerDEFT: [Double] = []
+var jaxMLP: [Double] = []
+var jaxUNet: [Double] = []
+var jaxDPS: [Double] = []
+var jaxDEFT: [Double] = []
 var peerFigures: PeerFigures?
 var posteriorPeerFigures: PosteriorPeerFigures?
+var jaxFigures: JAXFigures?
+var posteriorJAXFigures: PosteriorJAXFigures?
 var unetParameters = 0
 var deftParameters = 0
 func runs(_ workload: String) -> Bool { options.only == nil || options.only == workload }
+let peers = options.peerPython.map(PeerScriptRunner.init(python:))
 for round in 1...options.rounds {
     if runs("mlp") { swiftMLP.append(mlpAdamStepSeconds(steps: options.steps * 10)) }
     if runs("unet") {
@@ -194,36 +137,52 @@ for round in 1...options.rounds {
         swiftDEFT.append(deft.seconds)
         deftParameters = deft.parameters
     }
-    if let python = options.peerPython, runs("mlp") || runs("unet"),
-        let figures = runPeer(PeerFigures.self, python: python, script: "torch_foundation.py", arguments: ["--steps", String(options.steps)])
+    if let peers, runs("mlp") || runs("unet"),
+        let figures = peers.run(PeerFigures.self, script: "torch_foundation.py", arguments: ["--steps", String(options.steps)])
     {
         peerFigures = figures
         peerMLP.append(figures.mlp_adam_step)
         peerUNet.append(figures.unet_forward_backward)
     }
-    if let python = options.peerPython, runs("dps") || runs("deft") {
+    if let peers, runs("mlp") || runs("unet"),
+        let figures = peers.run(JAXFigures.self, script: "jax_foundation.py", arguments: ["--steps", String(options.steps)])
+    {
+        jaxFigures = figures
+        jaxMLP.append(figures.mlp_adam_step)
+        jaxUNet.append(figures.unet_forward_backward)
+    }
+    if let peers, runs("dps") || runs("deft") {
         var arguments = ["--steps", String(options.steps), "--dps-schedule-steps", String(dpsScheduleSteps)]
         if let only = options.only {
             arguments += ["--only", only]
         }
-        if let figures = runPeer(PosteriorPeerFigures.self, python: python, script: "torch_posterior_steps.py", arguments: arguments) {
+        if let figures = peers.run(PosteriorPeerFigures.self, script: "torch_posterior_steps.py", arguments: arguments) {
             posteriorPeerFigures = figures
             if let seconds = figures.dps_step { peerDPS.append(seconds) }
             if let seconds = figures.deft_step { peerDEFT.append(seconds) }
+        }
+        if let figures = peers.run(PosteriorJAXFigures.self, script: "jax_posterior_steps.py", arguments: arguments) {
+            posteriorJAXFigures = figures
+            if let seconds = figures.dps_step { jaxDPS.append(seconds) }
+            if let seconds = figures.deft_step { jaxDEFT.append(seconds) }
         }
     }
     FileHandle.standardError.write(Data("round \(round)/\(options.rounds) done\n".utf8))
 }
 
-func row(_ name: String, _ swift: [Double], _ peer: [Double], flops: Double?) -> String {
-    guard !swift.isEmpty else { return "| \(name) | not run | – | – | – |" }
+/// Formats a table row: Swift's median and range, then each peer's median, range and
+/// time ratio to Swift (PyTorch, then JAX), then Swift's throughput.
+func row(_ name: String, _ swift: [Double], torch: [Double], jax: [Double], flops: Double?) -> String {
+    guard !swift.isEmpty else { return "| \(name) | not run | – | – | – | – | – |" }
     let swiftMedian = median(swift)
     var line = String(format: "| %@ | %.3f ms (%.3f–%.3f)", name, swiftMedian * 1e3, swift.min()! * 1e3, swift.max()! * 1e3)
-    if peer.isEmpty {
-        line += " | – | – "
-    } else {
-        let peerMedian = median(peer)
-        line += String(format: " | %.3f ms (%.3f–%.3f) | %.2f× ", peerMedian * 1e3, peer.min()! * 1e3, peer.max()! * 1e3, peerMedian / swiftMedian)
+    for peer in [torch, jax] {
+        if peer.isEmpty {
+            line += " | – | – "
+        } else {
+            let peerMedian = median(peer)
+            line += String(format: " | %.3f ms (%.3f–%.3f) | %.2f× ", peerMedian * 1e3, peer.min()! * 1e3, peer.max()! * 1e3, peerMedian / swiftMedian)
+        }
     }
     if let flops {
         line += String(format: "| %.1f GFLOP/s (%.0f %% of %.0f) |", flops / swiftMedian * 1e-9, flops / swiftMedian * 1e-9 / ceilingGFLOPs * 100, ceilingGFLOPs)
@@ -233,18 +192,19 @@ func row(_ name: String, _ swift: [Double], _ peer: [Double], flops: Double?) ->
     return line
 }
 
-print("| workload | Swift median (range) | PyTorch median (range) | PyTorch / Swift | Swift throughput |")
-print("| --- | --- | --- | --- | --- |")
-print(row("MLP 2-128-128-128-2 Adam step, batch 512", swiftMLP, peerMLP, flops: peerFigures?.mlp_adam_step_flops))
-print(row("U-Net 32/64/128 forward+backward, 32×1×28×28", swiftUNet, peerUNet, flops: peerFigures?.unet_forward_backward_flops))
-print(row("prior U-Net 32/64/64 forward only, 16×1×32×32", priorForward16, [], flops: nil))
-print(row("prior U-Net 32/64/64 forward only, 64×1×32×32", priorForward64, [], flops: nil))
-print(row("DPS step, prior U-Net, inpainting, 8×1×32×32", swiftDPS, peerDPS, flops: nil))
-print(row("DEFT fine-tuning step, inpainting, batch 16", swiftDEFT, peerDEFT, flops: nil))
+print("| workload | Swift median (range) | PyTorch median (range) | PyTorch / Swift | JAX median (range) | JAX / Swift | Swift throughput |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+print(row("MLP 2-128-128-128-2 Adam step, batch 512", swiftMLP, torch: peerMLP, jax: jaxMLP, flops: peerFigures?.mlp_adam_step_flops))
+print(row("U-Net 32/64/128 forward+backward, 32×1×28×28", swiftUNet, torch: peerUNet, jax: jaxUNet, flops: peerFigures?.unet_forward_backward_flops))
+print(row("prior U-Net 32/64/64 forward only, 16×1×32×32", priorForward16, torch: [], jax: [], flops: nil))
+print(row("prior U-Net 32/64/64 forward only, 64×1×32×32", priorForward64, torch: [], jax: [], flops: nil))
+print(row("DPS step, prior U-Net, inpainting, 8×1×32×32", swiftDPS, torch: peerDPS, jax: jaxDPS, flops: nil))
+print(row("DEFT fine-tuning step, inpainting, batch 16", swiftDEFT, torch: peerDEFT, jax: jaxDEFT, flops: nil))
 print("")
-print("rounds: \(options.rounds), U-Net parameters: Swift \(unetParameters), PyTorch \(peerFigures.map { String($0.unet_parameters) } ?? "–"), torch \(peerFigures?.torch_version ?? "not run"), threads \(peerFigures.map { String($0.threads) } ?? "–")")
+print("rounds: \(options.rounds), U-Net parameters: Swift \(unetParameters), PyTorch \(peerFigures.map { String($0.unet_parameters) } ?? "–"), JAX \(jaxFigures.map { String($0.unet_parameters) } ?? "–"); torch \(peerFigures?.torch_version ?? "not run"), threads \(peerFigures.map { String($0.threads) } ?? "–"); jax \(jaxFigures.map { "\($0.jax_version) on \($0.backend)" } ?? "not run")")
 if runs("dps") || runs("deft") {
     let swiftParameters = deftParameters > 0 ? String(deftParameters) : "–"
     let peerParameters = posteriorPeerFigures.map { String($0.deft_h_network_parameters) } ?? "–"
-    print("DPS step: the median of \(dpsScheduleSteps)-step samples divided by \(dpsScheduleSteps); DEFT h-network parameters: Swift \(swiftParameters), PyTorch \(peerParameters); posterior steps: torch \(posteriorPeerFigures?.torch_version ?? "not run"), threads \(posteriorPeerFigures.map { String($0.threads) } ?? "–")")
+    let jaxParameters = posteriorJAXFigures.map { String($0.deft_h_network_parameters) } ?? "–"
+    print("DPS step: the median of \(dpsScheduleSteps)-step samples divided by \(dpsScheduleSteps); DEFT h-network parameters: Swift \(swiftParameters), PyTorch \(peerParameters), JAX \(jaxParameters); posterior steps: torch \(posteriorPeerFigures?.torch_version ?? "not run"), threads \(posteriorPeerFigures.map { String($0.threads) } ?? "–"); jax \(posteriorJAXFigures.map { "\($0.jax_version) on \($0.backend)" } ?? "not run")")
 }

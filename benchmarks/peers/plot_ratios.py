@@ -1,9 +1,10 @@
 """Plots the peer/Swift time ratios of a benchmarks/peers/run output as an SVG bar chart.
 
-Reads every Markdown table row with a ratio cell such as "| 1.23× |": the last column
-in benchmark-sde's tables, the fourth in benchmark-foundation's. Draws one horizontal bar
-per row on a logarithmic axis with a line at 1. A bar right of the line is a row slower
-than the Swift reference of its table.
+Reads every ratio cell such as "| 1.23× |" of the Markdown tables: the last column in
+benchmark-sde's tables, and the PyTorch / Swift and JAX / Swift columns in
+benchmark-foundation's. Draws one horizontal bar per ratio on a logarithmic axis with a
+line at 1, labelled with its row and, in a table with several ratio columns, its column's
+header. A bar right of the line is a peer slower than the Swift reference of its table.
 
 usage: python plot_ratios.py RESULTS.md OUTPUT.svg
 """
@@ -18,21 +19,34 @@ import matplotlib.pyplot as plt  # noqa: E402
 RATIO = re.compile(r"^\s*([0-9.]+)×")
 
 
+def table_cells(line):
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
 def read_ratios(path):
-    """Returns (label, ratio) for every table row with a ratio, in file order."""
+    """Returns (label, ratio) for every ratio cell of the tables, in file order."""
     rows = []
     section = ""
+    header = []
+    previous = ""
     for line in open(path, encoding="utf-8"):
         if line.startswith("## "):
             section = line[3:].split()[0]
+        if line.startswith("| ---"):
+            header = table_cells(previous)
+        previous = line
         if not line.startswith("|") or line.startswith("| ---"):
             continue
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        for cell in reversed(cells):
-            match = RATIO.match(cell)
-            if match:
-                rows.append((f"{section}: {cells[0]}", float(match.group(1))))
-                break
+        cells = table_cells(line)
+        ratios = [(index, float(match.group(1))) for index, match in enumerate(map(RATIO.match, cells)) if match]
+        # A table with several ratio columns, such as "PyTorch / Swift" and "JAX / Swift",
+        # names the column in each label.
+        several = sum("/" in cell for cell in header) > 1
+        for index, ratio in ratios:
+            label = f"{section}: {cells[0]}"
+            if several and index < len(header):
+                label += f" ({header[index]})"
+            rows.append((label, ratio))
     return rows
 
 
