@@ -51,4 +51,15 @@ public final class GroupNorm<Scalar: TensorScalar>: Layer {
             "GroupNorm: input of shape \(input.shape) must be [N, \(channels), ...]")
         return groupNorm(input, groups: groups, scale: scale, offset: offset, epsilon: epsilon)
     }
+
+    /// Applies the layer, then `activation`. SiLU runs fused with the normalisation in one
+    /// pass over the data (`groupNormSiLU`) and gives the same values. The other
+    /// activations run after the layer.
+    public func callAsFunction(_ input: Variable<Scalar>, activation: Activation) -> Variable<Scalar> {
+        guard activation == .silu else { return activation(self(input)) }
+        precondition(
+            input.rank >= 2 && input.shape[1] == channels,
+            "GroupNorm: input of shape \(input.shape) must be [N, \(channels), ...]")
+        return groupNormSiLU(input, groups: groups, scale: scale, offset: offset, epsilon: epsilon)
+    }
 }

@@ -80,12 +80,12 @@ public final class TimeConditionedResidualBlock<Scalar: TensorScalar>: Module {
         precondition(
             e.rank == 2 && e.shape[0] == x.shape[0],
             "TimeConditionedResidualBlock: time features of shape \(e.shape) must be [\(x.shape[0]), features]")
-        var h = conv1(silu(norm1(x)))
+        var h = conv1(norm1(x, activation: .silu))
 
         let timeShift = timeProjection(e).reshaped(to: [x.shape[0], outputChannels, 1, 1])
         h = h + timeShift
 
-        h = conv2(silu(norm2(h)))
+        h = conv2(norm2(h, activation: .silu))
         return h + (skip.map { $0(x) } ?? x)
     }
 }

@@ -189,7 +189,7 @@ public final class UNet<Scalar: TensorScalar>: Module {
             }
         }
 
-        return outputConv(silu(outputNorm(h)))
+        return outputConv(outputNorm(h, activation: .silu))
     }
 
     /// Returns `ε(x, t)` for plain tensors without recording a graph, for sampling.

@@ -33,15 +33,44 @@ public func groupNorm<S>(_ x: Variable<S>, groups: Int, scale: Variable<S>, offs
     }
 }
 
+/// Returns `silu(groupNorm(x, …))`, the normalisation and activation that open each
+/// residual block of a diffusion U-Net, in one pass over the data instead of two. The
+/// values are those of the two operations applied in turn, bit for bit.
+public func groupNormSiLU<S>(
+    _ x: Tensor<S>, groups: Int, scale: Tensor<S>, offset: Tensor<S>, epsilon: S = 1e-5
+) -> Tensor<S> {
+    groupNormForward(x, groups: groups, scale: scale, offset: offset, epsilon: epsilon, appliesSiLU: true).output
+}
+
+/// Differentiable `groupNormSiLU`. It keeps only the group statistics, not the group
+/// norm's output, which the pullback recomputes. Its gradients equal those of
+/// `silu(groupNorm(x, …))` bit for bit.
+public func groupNormSiLU<S>(
+    _ x: Variable<S>, groups: Int, scale: Variable<S>, offset: Variable<S>, epsilon: S = 1e-5
+) -> Variable<S> {
+    let (input, gamma, beta) = (x.value, scale.value, offset.value)
+    let forward = groupNormForward(input, groups: groups, scale: gamma, offset: beta, epsilon: epsilon, appliesSiLU: true)
+    let (statistics, layout) = (forward.statistics, forward.layout)
+    let inputNeedsGradient = x.requiresGrad
+
+    return Variable(value: forward.output, parents: [x, scale, offset]) { dy in
+        let backward = groupNormBackward(
+            input, cotangent: dy, scale: gamma, statistics: statistics, layout: layout,
+            computingInputGradient: inputNeedsGradient, siluOffset: beta)
+        return [backward.inputGradient, backward.scaleGradient, backward.offsetGradient]
+    }
+}
+
 /// Samples per worker, so that each parallel chunk of a group norm covers about 2¹⁶ elements.
 func groupNormMinimumChunk(_ sampleSize: Int) -> Int {
     Swift.max(1, (1 << 16) / Swift.max(sampleSize, 1))
 }
 
-/// Checks the shapes, then returns the normalised output with the statistics that the
-/// pullback reuses: `[2, N, groups]`, the means, then the inverse standard deviations.
+/// Checks the shapes, then returns the normalised output, passed through SiLU when
+/// `appliesSiLU`, with the statistics that the pullback reuses: `[2, N, groups]`, the
+/// means, then the inverse standard deviations.
 func groupNormForward<S>(
-    _ x: Tensor<S>, groups: Int, scale: Tensor<S>, offset: Tensor<S>, epsilon: S
+    _ x: Tensor<S>, groups: Int, scale: Tensor<S>, offset: Tensor<S>, epsilon: S, appliesSiLU: Bool = false
 ) -> (output: Tensor<S>, statistics: Tensor<S>, layout: GroupNormLayout) {
     precondition(x.rank >= 2, "groupNorm: input of shape \(x.shape) must be [N, C, ...]")
     let channels = x.shape[1]
@@ -66,11 +95,17 @@ func groupNormForward<S>(
                             var chunk = layout
                             chunk.batch = range.count
                             let (first, groupOffset) = (range.lowerBound, range.lowerBound * groups)
-                            S.groupNormForward(
-                                xBuffer.baseAddress! + first * rowSize, outputBuffer.baseAddress! + first * rowSize,
-                                scale: gammaBuffer.baseAddress!, offset: betaBuffer.baseAddress!,
-                                mean: mean + groupOffset, inverseStandardDeviation: inverse + groupOffset,
-                                layout: chunk, epsilon: epsilon)
+                            let (input, output) = (xBuffer.baseAddress! + first * rowSize, outputBuffer.baseAddress! + first * rowSize)
+                            let (gamma, beta) = (gammaBuffer.baseAddress!, betaBuffer.baseAddress!)
+                            if appliesSiLU {
+                                S.groupNormSiLUForward(
+                                    input, output, scale: gamma, offset: beta, mean: mean + groupOffset,
+                                    inverseStandardDeviation: inverse + groupOffset, layout: chunk, epsilon: epsilon)
+                            } else {
+                                S.groupNormForward(
+                                    input, output, scale: gamma, offset: beta, mean: mean + groupOffset,
+                                    inverseStandardDeviation: inverse + groupOffset, layout: chunk, epsilon: epsilon)
+                            }
                         }
                     }
                 }
@@ -82,10 +117,11 @@ func groupNormForward<S>(
 
 /// Returns the gradients of ⟨dy, groupNorm(x)⟩ with respect to the input (when asked),
 /// the scale and the offset, from the forward `statistics` `[2, N, groups]` (means, then
-/// inverse standard deviations).
+/// inverse standard deviations). With `siluOffset`, the offset β of the forward pass, they
+/// are the gradients of ⟨dy, groupNormSiLU(x)⟩ instead.
 func groupNormBackward<S>(
     _ x: Tensor<S>, cotangent dy: Tensor<S>, scale: Tensor<S>, statistics: Tensor<S>, layout: GroupNormLayout,
-    computingInputGradient: Bool
+    computingInputGradient: Bool, siluOffset: Tensor<S>? = nil
 ) -> (inputGradient: Tensor<S>?, scaleGradient: Tensor<S>, offsetGradient: Tensor<S>) {
     let rowSize = layout.channels * layout.spatial
     let statisticsCount = layout.batch * layout.groups
@@ -101,15 +137,23 @@ func groupNormBackward<S>(
                             var chunk = layout
                             chunk.batch = range.count
                             let (first, groupOffset) = (range.lowerBound, range.lowerBound * layout.groups)
-                            S.groupNormBackward(
-                                xBuffer.baseAddress! + first * rowSize, dyBuffer.baseAddress! + first * rowSize,
-                                dx.map { $0 + first * rowSize },
-                                scale: gammaBuffer.baseAddress!,
-                                mean: statisticsBuffer.baseAddress! + groupOffset,
-                                inverseStandardDeviation: statisticsBuffer.baseAddress! + statisticsCount + groupOffset,
-                                channelSums: sums + first * layout.channels,
-                                channelProductSums: sums + channelCount + first * layout.channels,
-                                layout: chunk)
+                            let (input, cotangent) = (xBuffer.baseAddress! + first * rowSize, dyBuffer.baseAddress! + first * rowSize)
+                            let mean = statisticsBuffer.baseAddress! + groupOffset
+                            let inverse = statisticsBuffer.baseAddress! + statisticsCount + groupOffset
+                            let (channelSums, productSums) = (sums + first * layout.channels, sums + channelCount + first * layout.channels)
+                            if let siluOffset {
+                                siluOffset.withUnsafeBufferPointer { betaBuffer in
+                                    S.groupNormSiLUBackward(
+                                        input, cotangent, dx.map { $0 + first * rowSize }, scale: gammaBuffer.baseAddress!,
+                                        offset: betaBuffer.baseAddress!, mean: mean, inverseStandardDeviation: inverse,
+                                        channelSums: channelSums, channelProductSums: productSums, layout: chunk)
+                                }
+                            } else {
+                                S.groupNormBackward(
+                                    input, cotangent, dx.map { $0 + first * rowSize }, scale: gammaBuffer.baseAddress!,
+                                    mean: mean, inverseStandardDeviation: inverse, channelSums: channelSums,
+                                    channelProductSums: productSums, layout: chunk)
+                            }
                         }
                     }
                 }

@@ -31,6 +31,24 @@ extension Float {
         groupNormBackwardKernel(x, dy, dx, scale, mean, inverseStandardDeviation, channelSums, channelProductSums, layout)
     }
 
+    public static func groupNormSiLUForward(
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, scale: UnsafePointer<Float>, offset: UnsafePointer<Float>,
+        mean: UnsafeMutablePointer<Float>, inverseStandardDeviation: UnsafeMutablePointer<Float>,
+        layout: GroupNormLayout, epsilon: Float
+    ) {
+        groupNormSiLUForwardKernel(x, y, scale, offset, mean, inverseStandardDeviation, layout, epsilon)
+    }
+
+    public static func groupNormSiLUBackward(
+        _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>?,
+        scale: UnsafePointer<Float>, offset: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+        inverseStandardDeviation: UnsafePointer<Float>, channelSums: UnsafeMutablePointer<Float>,
+        channelProductSums: UnsafeMutablePointer<Float>, layout: GroupNormLayout
+    ) {
+        groupNormSiLUBackwardKernel(
+            x, dy, dx, scale, offset, mean, inverseStandardDeviation, channelSums, channelProductSums, layout)
+    }
+
     public static func sumPool2d(
         _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
         planes: Int, height: Int, width: Int, window: Int, scale: Float
@@ -74,6 +92,24 @@ extension Double {
         layout: GroupNormLayout
     ) {
         groupNormBackwardKernel(x, dy, dx, scale, mean, inverseStandardDeviation, channelSums, channelProductSums, layout)
+    }
+
+    public static func groupNormSiLUForward(
+        _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, scale: UnsafePointer<Double>, offset: UnsafePointer<Double>,
+        mean: UnsafeMutablePointer<Double>, inverseStandardDeviation: UnsafeMutablePointer<Double>,
+        layout: GroupNormLayout, epsilon: Double
+    ) {
+        groupNormSiLUForwardKernel(x, y, scale, offset, mean, inverseStandardDeviation, layout, epsilon)
+    }
+
+    public static func groupNormSiLUBackward(
+        _ x: UnsafePointer<Double>, _ dy: UnsafePointer<Double>, _ dx: UnsafeMutablePointer<Double>?,
+        scale: UnsafePointer<Double>, offset: UnsafePointer<Double>, mean: UnsafePointer<Double>,
+        inverseStandardDeviation: UnsafePointer<Double>, channelSums: UnsafeMutablePointer<Double>,
+        channelProductSums: UnsafeMutablePointer<Double>, layout: GroupNormLayout
+    ) {
+        groupNormSiLUBackwardKernel(
+            x, dy, dx, scale, offset, mean, inverseStandardDeviation, channelSums, channelProductSums, layout)
     }
 
     public static func sumPool2d(

@@ -77,6 +77,20 @@ where Self.RawSignificand: FixedWidthInteger {
         channelSums: UnsafeMutablePointer<Self>, channelProductSums: UnsafeMutablePointer<Self>,
         layout: GroupNormLayout)
 
+    /// Writes `SiLU(groupNormForward(x))` to `y`, and the statistics as `groupNormForward` does.
+    static func groupNormSiLUForward(
+        _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, scale: UnsafePointer<Self>, offset: UnsafePointer<Self>,
+        mean: UnsafeMutablePointer<Self>, inverseStandardDeviation: UnsafeMutablePointer<Self>,
+        layout: GroupNormLayout, epsilon: Self)
+
+    /// Computes the pullback of `groupNormSiLUForward`: `groupNormBackward` applied to the
+    /// cotangent of the group norm's output, `dy · SiLU′(z)`.
+    static func groupNormSiLUBackward(
+        _ x: UnsafePointer<Self>, _ dy: UnsafePointer<Self>, _ dx: UnsafeMutablePointer<Self>?,
+        scale: UnsafePointer<Self>, offset: UnsafePointer<Self>, mean: UnsafePointer<Self>,
+        inverseStandardDeviation: UnsafePointer<Self>, channelSums: UnsafeMutablePointer<Self>,
+        channelProductSums: UnsafeMutablePointer<Self>, layout: GroupNormLayout)
+
     /// Sums non-overlapping `window × window` blocks of `planes` images of
     /// `height × width` and multiplies by `scale`.
     static func sumPool2d(

@@ -69,6 +69,16 @@ final class ConvolutionLayerTests: XCTestCase {
         assertGradients(at: [testTensor([2, 4, 3, 3])], parameters: layer.parameters) { layer($0[0]) }
     }
 
+    func testGroupNormActivationMatchesComposition() {
+        let layer = GroupNorm<Double>(
+            groups: 2, scale: testTensor([4], seed: 2) + 1.5, offset: testTensor([4], seed: 3))
+        let x = Variable(testTensor([2, 4, 3, 3]))
+        for activation in [Activation.silu, .tanh, .relu, .identity] {
+            assertClose(layer(x, activation: activation).value, activation(layer(x)).value, tolerance: 1e-12)
+        }
+        assertGradients(at: [testTensor([2, 4, 3, 3])], parameters: layer.parameters) { layer($0[0], activation: .silu) }
+    }
+
     func testResidualBlockGradients() {
         var generator = PhiloxRandom(seed: 9)
         for (input, output) in [(4, 4), (2, 4)] {

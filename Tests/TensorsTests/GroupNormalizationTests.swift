@@ -1,7 +1,8 @@
 import XCTest
 import Tensors
 
-/// groupNorm against a direct computation in Double, finite-difference gradients and Float.
+/// groupNorm and groupNormSiLU against direct computations in Double, finite-difference
+/// gradients and Float.
 final class GroupNormalizationTests: XCTestCase {
     /// Shapes with no, one, two and three spatial axes, one group (layer normalisation),
     /// one channel per group (instance normalisation) and groups in between.
@@ -90,6 +91,76 @@ final class GroupNormalizationTests: XCTestCase {
         for (float, double) in zip(floatGradients.inputGradients, doubleGradients.inputGradients) {
             XCTAssertLessThan(maxAbsoluteDifference(Tensor<Double>(float), double), 1e-4)
         }
+    }
+
+    // MARK: groupNormSiLU
+
+    /// The fused op against the two ops in turn, in Double, where SiLU uses libm's tanh.
+    func testSiLUMatchesComposition() {
+        for (shape, groups) in cases {
+            let channels = shape[1]
+            let x = testTensor(shape, seed: 18) * 3 + 5
+            let scale = testTensor([channels], seed: 19)
+            let offset = testTensor([channels], seed: 20)
+            let expected = silu(groupNorm(x, groups: groups, scale: scale, offset: offset))
+            let fused = groupNormSiLU(x, groups: groups, scale: scale, offset: offset)
+            XCTAssertEqual(fused.shape, shape)
+            XCTAssertLessThan(maxAbsoluteDifference(fused, expected), 1e-12, "shape \(shape), groups \(groups)")
+        }
+    }
+
+    func testSiLUGradients() {
+        for (shape, groups) in cases {
+            let channels = shape[1]
+            let x = testTensor(shape, seed: 21) * 2 + 1
+            let scale = testTensor([channels], seed: 22)
+            let offset = testTensor([channels], seed: 23)
+            let result = checkGradients(at: [x, scale, offset]) {
+                groupNormSiLU($0[0], groups: groups, scale: $0[1], offset: $0[2])
+            }
+            XCTAssertLessThan(result.maxRelativeError, 1e-6, "shape \(shape), groups \(groups): \(result)")
+        }
+    }
+
+    /// The scale and offset gradients when the input is a constant, the path that keeps
+    /// the activation's cotangent in a scratch row instead of dx.
+    func testSiLUParameterGradientsForConstantInput() {
+        let x = testTensor([3, 4, 2, 5], seed: 24)
+        let cotangent = testTensor([3, 4, 2, 5], seed: 25)
+        let scale = Variable(testTensor([4], seed: 26), requiresGrad: true)
+        let offset = Variable(testTensor([4], seed: 27), requiresGrad: true)
+        let full = vectorJacobianProduct(at: [x, scale.value, offset.value], cotangent: cotangent) {
+            groupNormSiLU($0[0], groups: 2, scale: $0[1], offset: $0[2])
+        }
+        let output = groupNormSiLU(Variable(x), groups: 2, scale: scale, offset: offset)
+        let partial = gradients(of: output, withRespectTo: [scale, offset], cotangent: cotangent)
+        XCTAssertLessThan(maxAbsoluteDifference(partial[0], full.inputGradients[1]), 1e-12)
+        XCTAssertLessThan(maxAbsoluteDifference(partial[1], full.inputGradients[2]), 1e-12)
+    }
+
+    /// In Float the fused op runs the same operations in the same order as group norm and
+    /// SiLU in turn, so the values and all three gradients agree bit for bit. A batch of 64
+    /// splits across cores, as in a U-Net.
+    func testSiLUFloatEqualsComposition() {
+        let x = Tensor<Float>(testTensor([64, 8, 6, 5], seed: 28) * 2 + 1)
+        let scale = Tensor<Float>(testTensor([8], seed: 29))
+        let offset = Tensor<Float>(testTensor([8], seed: 30))
+        let cotangent = Tensor<Float>(testTensor([64, 8, 6, 5], seed: 31))
+
+        XCTAssertEqual(
+            groupNormSiLU(x, groups: 4, scale: scale, offset: offset),
+            silu(groupNorm(x, groups: 4, scale: scale, offset: offset)))
+
+        let fused = vectorJacobianProduct(at: [x, scale, offset], cotangent: cotangent) {
+            groupNormSiLU($0[0], groups: 4, scale: $0[1], offset: $0[2])
+        }
+        let composed = vectorJacobianProduct(at: [x, scale, offset], cotangent: cotangent) {
+            silu(groupNorm($0[0], groups: 4, scale: $0[1], offset: $0[2]))
+        }
+        XCTAssertEqual(fused.value, composed.value)
+        XCTAssertEqual(fused.inputGradients[0], composed.inputGradients[0], "input gradient")
+        XCTAssertEqual(fused.inputGradients[1], composed.inputGradients[1], "scale gradient")
+        XCTAssertEqual(fused.inputGradients[2], composed.inputGradients[2], "offset gradient")
     }
 
     /// Straight from the definition: mean and biased variance of each (sample, group) by
