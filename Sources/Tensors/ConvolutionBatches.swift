@@ -69,12 +69,16 @@ func copyImageBlock<Scalar>(
 /// Returns `y_n = W im2col(x_n) + bias 1ᵀ` as `[N, O, outputHeight, outputWidth]` for
 /// images `x` of `[N, C, H, W]` and a filter `w` holding the `O × K` matrix W.
 ///
-/// Each core takes a run of images and multiplies W by the columns of
-/// `imagesPerProduct` images at a time, `[K, group · P]`, then copies each image's
-/// block of the product into place.
+/// 3×3 windows with stride 1 and padding 1 run as `winogradConvolutionForward`, which
+/// gives the same values up to rounding. Otherwise each core takes a run of images and
+/// multiplies W by the columns of `imagesPerProduct` images at a time, `[K, group · P]`,
+/// then copies each image's block of the product into place.
 func convolutionForward<Scalar>(
     _ x: Tensor<Scalar>, filter w: Tensor<Scalar>, bias: Tensor<Scalar>?, outputChannels: Int, geometry g: ConvolutionGeometry
 ) -> Tensor<Scalar> {
+    if usesWinograd(g) {
+        return winogradConvolutionForward(x, filter: w, bias: bias, outputChannels: outputChannels, geometry: g)
+    }
     let batch = x.shape[0]
     let (rows, positions) = (g.columnRows, g.positions)
     let chunkCount = convolutionChunkCount(batch: batch)

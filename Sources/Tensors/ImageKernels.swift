@@ -49,6 +49,28 @@ extension Float {
             x, dy, dx, scale, offset, mean, inverseStandardDeviation, channelSums, channelProductSums, layout)
     }
 
+    public static func winogradFilterTransform(
+        _ filter: UnsafePointer<Float>, _ transformed: UnsafeMutablePointer<Float>, outputChannels: Int, channels: Int
+    ) {
+        winogradFilterKernel(filter, transformed, outputChannels: outputChannels, channels: channels)
+    }
+
+    public static func winogradInputTransform(
+        _ image: UnsafePointer<Float>, _ transformed: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry,
+        componentStride: Int, channelStride: Int
+    ) {
+        winogradInputKernel(image, transformed, geometry, componentStride: componentStride, channelStride: channelStride)
+    }
+
+    public static func winogradOutputTransform(
+        _ products: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, outputChannels: Int, outputHeight: Int,
+        outputWidth: Int, componentStride: Int, channelStride: Int, bias: UnsafePointer<Float>?
+    ) {
+        winogradOutputKernel(
+            products, image, outputChannels: outputChannels, outputHeight: outputHeight, outputWidth: outputWidth,
+            componentStride: componentStride, channelStride: channelStride, bias: bias)
+    }
+
     public static func sumPool2d(
         _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
         planes: Int, height: Int, width: Int, window: Int, scale: Float
@@ -110,6 +132,28 @@ extension Double {
     ) {
         groupNormSiLUBackwardKernel(
             x, dy, dx, scale, offset, mean, inverseStandardDeviation, channelSums, channelProductSums, layout)
+    }
+
+    public static func winogradFilterTransform(
+        _ filter: UnsafePointer<Double>, _ transformed: UnsafeMutablePointer<Double>, outputChannels: Int, channels: Int
+    ) {
+        winogradFilterKernel(filter, transformed, outputChannels: outputChannels, channels: channels)
+    }
+
+    public static func winogradInputTransform(
+        _ image: UnsafePointer<Double>, _ transformed: UnsafeMutablePointer<Double>, geometry: ConvolutionGeometry,
+        componentStride: Int, channelStride: Int
+    ) {
+        winogradInputKernel(image, transformed, geometry, componentStride: componentStride, channelStride: channelStride)
+    }
+
+    public static func winogradOutputTransform(
+        _ products: UnsafePointer<Double>, _ image: UnsafeMutablePointer<Double>, outputChannels: Int, outputHeight: Int,
+        outputWidth: Int, componentStride: Int, channelStride: Int, bias: UnsafePointer<Double>?
+    ) {
+        winogradOutputKernel(
+            products, image, outputChannels: outputChannels, outputHeight: outputHeight, outputWidth: outputWidth,
+            componentStride: componentStride, channelStride: channelStride, bias: bias)
     }
 
     public static func sumPool2d(

@@ -91,6 +91,24 @@ where Self.RawSignificand: FixedWidthInteger {
         inverseStandardDeviation: UnsafePointer<Self>, channelSums: UnsafeMutablePointer<Self>,
         channelProductSums: UnsafeMutablePointer<Self>, layout: GroupNormLayout)
 
+    /// Transforms a 3×3 filter bank `[O, C, 3, 3]` for Winograd's F(2×2, 3×3): writes
+    /// `G g Gᵀ` of every filter `g` as `[16, O, C]` (see WinogradKernels.swift).
+    static func winogradFilterTransform(
+        _ filter: UnsafePointer<Self>, _ transformed: UnsafeMutablePointer<Self>, outputChannels: Int, channels: Int)
+
+    /// Transforms the 4×4 input tile under every 2×2 output block of one image of a 3×3,
+    /// stride-1, padding-1 convolution: writes `Bᵀ d B` as `[16, C, blocks]` with the given
+    /// strides between its components and channels.
+    static func winogradInputTransform(
+        _ image: UnsafePointer<Self>, _ transformed: UnsafeMutablePointer<Self>, geometry: ConvolutionGeometry,
+        componentStride: Int, channelStride: Int)
+
+    /// Writes one output image `[O, outputHeight, outputWidth]` from the Winograd products
+    /// `[16, O, blocks]`, as `Aᵀ M A` of every block plus the bias, if any.
+    static func winogradOutputTransform(
+        _ products: UnsafePointer<Self>, _ image: UnsafeMutablePointer<Self>, outputChannels: Int, outputHeight: Int,
+        outputWidth: Int, componentStride: Int, channelStride: Int, bias: UnsafePointer<Self>?)
+
     /// Sums non-overlapping `window × window` blocks of `planes` images of
     /// `height × width` and multiplies by `scale`.
     static func sumPool2d(

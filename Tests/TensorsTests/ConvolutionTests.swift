@@ -34,6 +34,12 @@ final class ConvolutionTests: XCTestCase {
         Case(batch: 11, channels: 3, height: 5, width: 6, outputChannels: 4, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1),
         Case(batch: 9, channels: 3, height: 4, width: 5, outputChannels: 2, kernelHeight: 1, kernelWidth: 1, stride: 1, padding: 0),
         Case(batch: 7, channels: 2, height: 7, width: 5, outputChannels: 3, kernelHeight: 3, kernelWidth: 3, stride: 2, padding: 1),
+        // 3×3, stride 1, padding 1, which runs by Winograd's F(2×2, 3×3) in 2×2 output
+        // blocks: even sizes, and images of one row or column, whose blocks are cut to
+        // the image.
+        Case(batch: 3, channels: 5, height: 8, width: 6, outputChannels: 4, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1),
+        Case(batch: 2, channels: 2, height: 1, width: 3, outputChannels: 3, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1),
+        Case(batch: 2, channels: 3, height: 4, width: 1, outputChannels: 2, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1),
     ]
 
     func testConv2dMatchesDirectLoop() {
@@ -179,6 +185,19 @@ final class ConvolutionTests: XCTestCase {
         for (float, double) in zip(floatGradients.inputGradients, doubleGradients.inputGradients) {
             XCTAssertLessThan(maxAbsoluteDifference(Tensor<Double>(float), double), 1e-5)
         }
+    }
+
+    /// Float against Double for a U-Net-sized Winograd convolution, 32 → 16 channels at
+    /// 14×14: each output sums 288 products of numbers in [-1, 1], up to about 20 in size.
+    /// The error was 6e-6 when this test was written (1.5e-5 for the same sums on
+    /// im2col), and a wrong transform coefficient would make it of order 1.
+    func testWinogradFloatMatchesDouble() {
+        let x = testTensor([3, 32, 14, 14], seed: 24)
+        let filter = testTensor([16, 32, 3, 3], seed: 25)
+        let bias = testTensor([16], seed: 26)
+        let double = conv2d(x, filter: filter, bias: bias, stride: 1, padding: 1)
+        let float = conv2d(Tensor<Float>(x), filter: Tensor<Float>(filter), bias: Tensor<Float>(bias), stride: 1, padding: 1)
+        XCTAssertLessThan(maxAbsoluteDifference(Tensor<Double>(float), double), 1e-4)
     }
 
     // MARK: Direct loops
