@@ -3,6 +3,7 @@
 
 /// The number of 2×2 output blocks that one batch of Winograd products aims for, so that
 /// small images share their 16 matrix products. (A 28×28 image has 196 blocks.)
+// NOTE: 196 is untuned. Only the whole U-Net step was timed, not other block counts.
 let winogradBlockTarget = 196
 
 /// Returns whether `convolutionForward` runs `g` by Winograd's F(2×2, 3×3): a 3×3 window,
