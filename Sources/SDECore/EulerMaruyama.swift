@@ -20,8 +20,14 @@ public struct EulerMaruyama: SDESolver {
     ) -> SolverState<Terms.Scalar> {
         let y = state.y
         let h = Terms.Scalar(t1 - t0)
-        let drift = terms.drift(t0, y) * h
+        let drift = terms.drift(t0, y)
         let noise = terms.diffusionProduct(t0, y, increment.dW)
-        return SolverState(y: y + drift + noise)
+        let isRecorded = y.requiresGrad || drift.requiresGrad || noise.requiresGrad
+        if isRecorded || drift.shape != y.shape || noise.shape != y.shape {
+            return SolverState(y: y + drift * h + noise)
+        }
+
+        // Nothing is recorded and no operand broadcasts, so one pass gives the bits of the line above.
+        return SolverState(y: Variable(y.value.adding(drift.value, times: h, plus: noise.value)))
     }
 }

@@ -79,7 +79,8 @@ public func applyDiffusion<Scalar>(
     switch layout {
     case .diagonal, .scalar:
         precondition(g.rank == 2, "A \(layout) diffusion must have shape [batch, d], got \(g.shape)")
-        return g * v
+        // Without a gradient to carry, multiplying the values skips building a graph node.
+        return g.requiresGrad ? g * v : Variable(g.value * v)
     case .general:
         precondition(g.rank == 3, "A general diffusion must have shape [batch, d, m], got \(g.shape)")
         let (batch, d, m) = (g.shape[0], g.shape[1], g.shape[2])

@@ -108,6 +108,17 @@ func broadcastLoop<T>(
     }
 }
 
+/// Writes `(base[i] + scaled[i] · alpha) + added[i]` with one rounding per operation.
+/// Swift does not contract a product and a sum into a fused multiply-add, and
+/// `testFusedMultiplyAddMatchesSeparateOperations` checks the bits.
+@inline(__always)
+func multiplyAddKernel<T: TensorScalar>(
+    _ base: UnsafePointer<T>, _ scaled: UnsafePointer<T>, alpha: T, _ added: UnsafePointer<T>,
+    _ output: UnsafeMutablePointer<T>, count n: Int
+) {
+    for i in 0..<n { output[i] = (base[i] + scaled[i] * alpha) + added[i] }
+}
+
 @inline(__always)
 func sumKernel<T: TensorScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, outer: Int, reduced: Int, inner: Int) {
     for o in 0..<outer {

@@ -70,6 +70,13 @@ extension Float: TensorScalar {
         cblas_saxpy(blasint(count), alpha, x, 1, y, 1)
     }
 
+    public static func multiplyAdd(
+        _ base: UnsafePointer<Float>, _ scaled: UnsafePointer<Float>, alpha: Float, _ added: UnsafePointer<Float>,
+        _ output: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        multiplyAddKernel(base, scaled, alpha: alpha, added, output, count: count)
+    }
+
     public static func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
         cblas_sdot(blasint(count), x, 1, y, 1)
     }
@@ -123,6 +130,13 @@ extension Double: TensorScalar {
 
     public static func axpy(count: Int, alpha: Double, x: UnsafePointer<Double>, y: UnsafeMutablePointer<Double>) {
         cblas_daxpy(blasint(count), alpha, x, 1, y, 1)
+    }
+
+    public static func multiplyAdd(
+        _ base: UnsafePointer<Double>, _ scaled: UnsafePointer<Double>, alpha: Double, _ added: UnsafePointer<Double>,
+        _ output: UnsafeMutablePointer<Double>, count: Int
+    ) {
+        multiplyAddKernel(base, scaled, alpha: alpha, added, output, count: count)
     }
 
     public static func dot(count: Int, _ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>) -> Double {

@@ -95,6 +95,27 @@ extension Tensor {
         }
     }
 
+    /// Returns `self + scaled * alpha + added` for three tensors of one shape in one pass
+    /// over memory, with the same bits as the three operations one after another.
+    ///
+    /// An Euler–Maruyama step `y + f h + g ΔW` is this with `scaled = f`, `alpha = h` and
+    /// `added = g ΔW`. As three operations, the step would write and read two temporary
+    /// tensors.
+    public func adding(_ scaled: Tensor, times alpha: Scalar, plus added: Tensor) -> Tensor {
+        precondition(
+            scaled.shape == shape && added.shape == shape,
+            "adding(_:times:plus:): shapes \(shape), \(scaled.shape) and \(added.shape) must be equal")
+        return Tensor(shape: shape) { output in
+            let (base, product, sum) = (storage.pointer, scaled.storage.pointer, added.storage.pointer)
+            let destination = output.baseAddress!
+            parallelChunks(scalarCount, minimumChunk: elementwiseMinimumChunk) { range in
+                let offset = range.lowerBound
+                Scalar.multiplyAdd(
+                    base + offset, product + offset, alpha: alpha, sum + offset, destination + offset, count: range.count)
+            }
+        }
+    }
+
     /// Sums this tensor over the axes that broadcasting expanded from `targetShape`, the
     /// reverse of broadcasting `targetShape` to `shape`.
     public func sumToShape(_ targetShape: [Int]) -> Tensor {

@@ -42,6 +42,13 @@ where Self.RawSignificand: FixedWidthInteger {
     /// Computes `y ← α x + y` (BLAS `?axpy`).
     static func axpy(count: Int, alpha: Self, x: UnsafePointer<Self>, y: UnsafeMutablePointer<Self>)
 
+    /// Writes `(base[i] + scaled[i] · alpha) + added[i]` to `output[i]` for `count`
+    /// elements, rounding after the product and after each sum, as the three separate
+    /// element-wise operations do. `output` may be one of the inputs.
+    static func multiplyAdd(
+        _ base: UnsafePointer<Self>, _ scaled: UnsafePointer<Self>, alpha: Self, _ added: UnsafePointer<Self>,
+        _ output: UnsafeMutablePointer<Self>, count: Int)
+
     /// Returns the dot product of two contiguous vectors (BLAS `?dot`).
     static func dot(count: Int, _ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>) -> Self
 

@@ -150,4 +150,23 @@ final class SolverBehaviourTests: XCTestCase {
             XCTAssertLessThan(maxAbsoluteDifference(x1, x0 + x0 * 0.125 + noise), 1e-15, "\(noiseType)")
         }
     }
+
+    /// A detached Euler–Maruyama solve updates the state in one fused pass. It must give
+    /// the bits of the recorded steps y + f h + g ΔW, both for diagonal noise that depends
+    /// on the state and for scalar noise, whose product g ΔW broadcasts ΔW.
+    func testDetachedEulerMaruyamaMatchesRecordedSteps() throws {
+        let drift: (Double, Variable<Float>) -> Variable<Float> = { t, x in tanh(x) * Float(0.7) - x * Float(t) }
+        let cases: [(NoiseType, Int)] = [(.diagonal, 3), (.scalar, 1)]
+        for (noiseType, noiseDimension) in cases {
+            let sde = ClosureSDE<Float>(noiseType: noiseType, drift: drift, diffusion: { _, x in sigmoid(x) })
+            let x0 = Tensor<Float>(fixedTensor([64, 3]))
+            let path = GridBrownianPath<Float>(grid: TimeGrid(from: 0, to: 1, steps: 50), shape: [64, noiseDimension], seed: 4)
+            let detached = try solve(sde, x0: Variable(x0), from: 0, to: 1, steps: 50, brownian: path, gradient: .detached)
+            let recorded = try solve(
+                sde, x0: Variable(x0, requiresGrad: true), from: 0, to: 1, steps: 50, brownian: path,
+                gradient: .backpropagation)
+            XCTAssertTrue(recorded.terminal.requiresGrad, "the reference solve must take the recorded path")
+            XCTAssertEqual(detached.terminal.value, recorded.terminal.value, "\(noiseType) noise")
+        }
+    }
 }

@@ -133,6 +133,28 @@ final class TensorArithmeticTests: XCTestCase {
         XCTAssertEqual(a.scalars, [11, 22, 13, 24])
     }
 
+    /// The fused `x + a · α + b` must give the bits of the three separate operations, in
+    /// Float and Double, on a few elements and on 40,000 (split across threads). A kernel
+    /// contracted into fused multiply-adds would round differently on some elements.
+    func testFusedMultiplyAddMatchesSeparateOperations() {
+        for count in [7, 40_000] {
+            let (x, a, b) = (testTensor([count], seed: 3), testTensor([count], seed: 4), testTensor([count], seed: 5))
+            let alpha = 0.37
+            XCTAssertEqual(x.adding(a, times: alpha, plus: b), x + a * alpha + b, "Double, \(count) elements")
+
+            let (xf, af, bf) = (Tensor<Float>(x), Tensor<Float>(a * 1e3), Tensor<Float>(b))
+            let alphaf: Float = 0.0013
+            XCTAssertEqual(xf.adding(af, times: alphaf, plus: bf), xf + af * alphaf + bf, "Float, \(count) elements")
+        }
+    }
+
+    func testFusedMultiplyAddKeepsShape() {
+        let x = testTensor([3, 4])
+        let result = x.adding(testTensor([3, 4], seed: 2), times: 2, plus: testTensor([3, 4], seed: 3))
+        XCTAssertEqual(result.shape, [3, 4])
+        XCTAssertEqual(result[2, 1], x[2, 1] + testTensor([3, 4], seed: 2)[2, 1] * 2 + testTensor([3, 4], seed: 3)[2, 1])
+    }
+
     func testCopyOnWrite() {
         let a = Tensor<Double>([1, 2, 3])
         var b = a
