@@ -59,9 +59,11 @@ static inline __attribute__((always_inline)) void deft_cos_sin_turn(float u, flo
     *sine = (q >= 2) ? -sine0 : sine0;
 }
 
-/// Writes the two normals of `blocks` consecutive blocks to out[2b] and out[2b + 1].
+/// Writes the two normals of `blocks` consecutive blocks, each times `scale`, to out[2b]
+/// and out[2b + 1]. The product is rounded on its own, as a separate multiplication
+/// would, and a scale of 1 leaves every bit of the draws unchanged.
 static inline __attribute__((always_inline)) void deft_philox_normal_loop(
-    uint64_t seed, uint64_t stream, uint64_t start, float *restrict out, ptrdiff_t blocks
+    uint64_t seed, uint64_t stream, uint64_t start, float scale, float *restrict out, ptrdiff_t blocks
 ) {
     const uint32_t key0 = (uint32_t)seed, key1 = (uint32_t)(seed >> 32);
     const uint32_t stream0 = (uint32_t)stream, stream1 = (uint32_t)(stream >> 32);
@@ -91,38 +93,39 @@ static inline __attribute__((always_inline)) void deft_philox_normal_loop(
         float radius = __builtin_elementwise_sqrt(-2.0f * deft_log_unit(u1));
         float cosine, sine;
         deft_cos_sin_turn(u2, &cosine, &sine);
-        out[2 * b] = radius * cosine;
-        out[2 * b + 1] = radius * sine;
+        out[2 * b] = radius * cosine * scale;
+        out[2 * b + 1] = radius * sine * scale;
     }
 }
 
 __attribute__((target("avx512f,avx512dq,avx2,fma"))) static void deft_philox_normal_avx512(
-    uint64_t seed, uint64_t stream, uint64_t start, float *restrict out, ptrdiff_t blocks) {
-    deft_philox_normal_loop(seed, stream, start, out, blocks);
+    uint64_t seed, uint64_t stream, uint64_t start, float scale, float *restrict out, ptrdiff_t blocks) {
+    deft_philox_normal_loop(seed, stream, start, scale, out, blocks);
 }
 
 __attribute__((target("avx2,fma"))) static void deft_philox_normal_avx2(
-    uint64_t seed, uint64_t stream, uint64_t start, float *restrict out, ptrdiff_t blocks) {
-    deft_philox_normal_loop(seed, stream, start, out, blocks);
+    uint64_t seed, uint64_t stream, uint64_t start, float scale, float *restrict out, ptrdiff_t blocks) {
+    deft_philox_normal_loop(seed, stream, start, scale, out, blocks);
 }
 
-static void deft_philox_normal_baseline(uint64_t seed, uint64_t stream, uint64_t start, float *restrict out, ptrdiff_t blocks) {
-    deft_philox_normal_loop(seed, stream, start, out, blocks);
+static void deft_philox_normal_baseline(
+    uint64_t seed, uint64_t stream, uint64_t start, float scale, float *restrict out, ptrdiff_t blocks) {
+    deft_philox_normal_loop(seed, stream, start, scale, out, blocks);
 }
 
-/// Fills out[0..<count) with the normals of blocks start, start + 1, …: element i comes
-/// from block start + i/2, and an odd count drops the second draw of the last block.
-/// `level` selects the variant as for the element kernels.
+/// Fills out[0..<count) with the normals of blocks start, start + 1, …, times `scale`:
+/// element i comes from block start + i/2, and an odd count drops the second draw of the
+/// last block. `level` selects the variant as for the element kernels.
 static inline void deft_philox_normal_f32(
-    int level, uint64_t seed, uint64_t stream, uint64_t start, float *out, ptrdiff_t count
+    int level, uint64_t seed, uint64_t stream, uint64_t start, float scale, float *out, ptrdiff_t count
 ) {
     ptrdiff_t pairs = count / 2;
-    if (level == 2) deft_philox_normal_avx512(seed, stream, start, out, pairs);
-    else if (level == 1) deft_philox_normal_avx2(seed, stream, start, out, pairs);
-    else deft_philox_normal_baseline(seed, stream, start, out, pairs);
+    if (level == 2) deft_philox_normal_avx512(seed, stream, start, scale, out, pairs);
+    else if (level == 1) deft_philox_normal_avx2(seed, stream, start, scale, out, pairs);
+    else deft_philox_normal_baseline(seed, stream, start, scale, out, pairs);
     if (count % 2 == 1) {
         float last[2];
-        deft_philox_normal_baseline(seed, stream, start + (uint64_t)pairs, last, 1);
+        deft_philox_normal_baseline(seed, stream, start + (uint64_t)pairs, scale, last, 1);
         out[count - 1] = last[0];
     }
 }

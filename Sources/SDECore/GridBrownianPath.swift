@@ -39,7 +39,7 @@ public final class GridBrownianPath<Scalar: TensorScalar>: BrownianPath, @unchec
         for interval in first..<last {
             var generator = PhiloxRandom(seed: seed, stream: UInt64(interval))
             let width = Scalar((points[interval + 1] - points[interval]).squareRoot())
-            let draw = Tensor<Scalar>.normal(shape: shape, using: &generator) * width
+            let draw = Tensor<Scalar>.normal(shape: shape, standardDeviation: width, using: &generator)
             total = total.map { $0 + draw } ?? draw
         }
         return BrownianIncrement(dW: total ?? Tensor(zeros: shape))

@@ -65,6 +65,22 @@ final class PhiloxTests: XCTestCase {
         XCTAssertLessThan(u.scalars.max()!, 1)
     }
 
+    /// A standard deviation scales the standard draws of the same generator bit for bit,
+    /// and a mean is added after the scaling.
+    func testScaledNormalsMatchScaledStandardDraws() {
+        for count in [9, 50_000] {
+            var standardGenerator = PhiloxRandom(seed: 8, stream: 3)
+            var scaledGenerator = PhiloxRandom(seed: 8, stream: 3)
+            let standard = Tensor<Float>.normal(shape: [count], using: &standardGenerator)
+            let scaled = Tensor<Float>.normal(shape: [count], standardDeviation: 0.25, using: &scaledGenerator)
+            XCTAssertEqual(scaled, standard * Float(0.25), "\(count) draws")
+
+            let shifted = Tensor<Float>.normal(shape: [count], mean: 2, standardDeviation: 0.25, using: &scaledGenerator)
+            let reference = Tensor<Float>.normal(shape: [count], using: &standardGenerator) * Float(0.25) + Float(2)
+            XCTAssertEqual(shifted, reference, "\(count) draws with a mean")
+        }
+    }
+
     /// Float draws run Box–Muller in Float on the same blocks as the Double draws, with
     /// uniforms equal to a relative 2⁻²³. Draws reach about 5, where a Float ulp is 4.8e-7,
     /// so a few rounding errors stay below 1e-5 (1.9e-6 measured), while a wrong block,
