@@ -11,6 +11,10 @@ public final class MLP<Scalar: TensorScalar>: Layer {
     /// The linear layers, input side first.
     public let layers: [Linear<Scalar>]
     public let activation: Activation
+    // The layers' weights and biases in the arrays that `perceptron` takes, built once
+    // instead of on every call.
+    private let weights: [Variable<Scalar>]
+    private let biases: [Variable<Scalar>?]
 
     /// Creates a perceptron from existing layers, whose sizes must chain.
     public init(layers: [Linear<Scalar>], activation: Activation) {
@@ -22,6 +26,8 @@ public final class MLP<Scalar: TensorScalar>: Layer {
         }
         self.layers = layers
         self.activation = activation
+        weights = layers.map { $0.weight }
+        biases = layers.map { $0.bias }
     }
 
     /// Creates a perceptron with layer sizes `sizes` and parameters drawn from `generator`.
@@ -66,9 +72,7 @@ public final class MLP<Scalar: TensorScalar>: Layer {
     public func callAsFunction(_ input: Variable<Scalar>) -> Variable<Scalar> {
         let shapes = rowShapes(forInput: input.shape)
         let rows = input.rank == 2 ? input : input.reshaped(to: shapes.rows)
-        // Closures rather than key paths, which resolve at run time in generic code.
-        let output = perceptron(
-            rows, weights: layers.map { $0.weight }, biases: layers.map { $0.bias }, activation: activation.elementFunction)
+        let output = perceptron(rows, weights: weights, biases: biases, activation: activation.elementFunction)
         return input.rank == 2 ? output : output.reshaped(to: shapes.output)
     }
 
@@ -78,7 +82,7 @@ public final class MLP<Scalar: TensorScalar>: Layer {
         let shapes = rowShapes(forInput: input.shape)
         let rows = input.rank == 2 ? input : input.reshaped(to: shapes.rows)
         let output = perceptronForward(
-            rows, weights: layers.map { $0.weight.value }, biases: layers.map { $0.bias?.value },
+            rows, weights: weights.map { $0.value }, biases: biases.map { $0?.value },
             activation: activation.elementFunction)
         return input.rank == 2 ? output : output.reshaped(to: shapes.output)
     }

@@ -41,7 +41,12 @@ public func perceptronForward<Scalar: TensorScalar>(
 
     let rows = input.shape[0]
     let outputSize = weights[weights.count - 1].shape[0]
-    let widestHidden = weights.dropLast().map { $0.shape[0] }.max() ?? 0
+    // The loops here and in `forwardRows` run over plain indices, because in unspecialised
+    // generic code `enumerated()`, `map` and `reduce` look up type metadata on every call.
+    var widestHidden = 0
+    for index in 0..<(weights.count - 1) {
+        widestHidden = Swift.max(widestHidden, weights[index].shape[0])
+    }
     let blockRows = rowsPerBlock ?? perceptronRowsPerBlock(weights: weights)
     let blocks = (rows + blockRows - 1) / blockRows
 
@@ -67,7 +72,8 @@ func validatePerceptronShapes<Scalar>(_ input: Tensor<Scalar>, weights: [Tensor<
     precondition(
         input.rank == 2 && input.shape[1] == weights[0].shape[1],
         "perceptron: input of shape \(input.shape) must be [rows, \(weights[0].shape[1])]")
-    for (index, weight) in weights.enumerated() {
+    for index in 0..<weights.count {
+        let weight = weights[index]
         precondition(weight.rank == 2, "perceptron: weight \(index) of shape \(weight.shape) must be rank 2")
         if index > 0 {
             precondition(
@@ -85,7 +91,10 @@ func validatePerceptronShapes<Scalar>(_ input: Tensor<Scalar>, weights: [Tensor<
 /// Returns the default rows of a block: those of `perceptronBlockMultiplyAdds` rounded up
 /// to a multiple of 16, and at least `perceptronMinimumBlockRows`.
 func perceptronRowsPerBlock<Scalar>(weights: [Tensor<Scalar>]) -> Int {
-    let multiplyAddsPerRow = weights.reduce(0) { $0 + $1.scalarCount }
+    var multiplyAddsPerRow = 0
+    for weight in weights {
+        multiplyAddsPerRow += weight.scalarCount
+    }
     let rows = (perceptronBlockMultiplyAdds / Swift.max(1, multiplyAddsPerRow) + 15) / 16 * 16
     return Swift.max(perceptronMinimumBlockRows, rows)
 }
@@ -100,11 +109,15 @@ struct PerceptronLayer<Scalar> {
 
 /// Returns the layers' pointers; the caller keeps the tensors alive while it uses them.
 func perceptronLayers<Scalar>(weights: [Tensor<Scalar>], biases: [Tensor<Scalar>?]) -> [PerceptronLayer<Scalar>] {
-    weights.indices.map { index in
-        PerceptronLayer(
-            weight: weights[index].storage.pointer, bias: biases[index]?.storage.pointer,
-            outputSize: weights[index].shape[0], inputSize: weights[index].shape[1])
+    var layers: [PerceptronLayer<Scalar>] = []
+    layers.reserveCapacity(weights.count)
+    for index in 0..<weights.count {
+        let weight = weights[index]
+        layers.append(PerceptronLayer(
+            weight: weight.storage.pointer, bias: biases[index]?.storage.pointer,
+            outputSize: weight.shape[0], inputSize: weight.shape[1]))
     }
+    return layers
 }
 
 /// Writes `input Wᵀ + b` for `rows` rows to `output` with one single-threaded GEMM.
@@ -145,7 +158,8 @@ private func forwardRows<Scalar: TensorScalar>(
     }
 
     var layerInput = UnsafePointer(input + range.lowerBound * layers[0].inputSize)
-    for (index, layer) in layers.enumerated() {
+    for index in 0..<layers.count {
+        let layer = layers[index]
         let isLast = index == layers.count - 1
         let layerOutput = isLast ? output + range.lowerBound * layer.outputSize : otherBuffer(than: layerInput)
         multiplyOntoBias(layer, input: layerInput, output: layerOutput, rows: rows)

@@ -25,9 +25,17 @@ public func perceptron<Scalar: TensorScalar>(
         "perceptron: activation \(activation.map { "\($0)" } ?? "nil") is not supported; use tanh, sigmoid, silu, relu or nil")
     let weightValues = weights.map { $0.value }
     let biasValues = biases.map { $0?.value }
-    let parameters = zip(weights, biases).flatMap { weight, bias in [weight] + (bias.map { [$0] } ?? []) }
-    guard GradientRecording.isEnabled, input.requiresGrad || parameters.contains(where: { $0.requiresGrad }) else {
+    // Decided before building the parameter list below, which a call that records
+    // nothing does not need.
+    let isRecorded = GradientRecording.isEnabled
+        && (input.requiresGrad || weights.contains { $0.requiresGrad } || biases.contains { $0?.requiresGrad == true })
+    guard isRecorded else {
         return Variable(perceptronForward(input.value, weights: weightValues, biases: biasValues, activation: activation))
+    }
+    var parameters: [Variable<Scalar>] = []
+    for (weight, bias) in zip(weights, biases) {
+        parameters.append(weight)
+        if let bias { parameters.append(bias) }
     }
 
     let plan = PerceptronPlan(input: input.value, weights: weightValues, biases: biasValues, activation: activation)
