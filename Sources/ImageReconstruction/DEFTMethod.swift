@@ -17,6 +17,9 @@ public struct DEFTMethod: ReconstructionMethod {
     public let sampler: DDIMSampler
     /// K, the posterior samples averaged into one reconstruction.
     public let samplesPerObservation: Int
+    /// The schedule step at which sampling stops and Tweedie's estimate is read out
+    /// (0: the finished samples).
+    public let estimateTimestep: Int
     public let fineTuningSeconds: Double?
 
     /// Creates the method for a fine-tuned `network` with the DDIM steps, η and number of
@@ -29,36 +32,80 @@ public struct DEFTMethod: ReconstructionMethod {
             network.architecture.featureChannels == conditioning.featureChannels,
             "DEFTMethod: the h-network takes \(network.architecture.featureChannels) feature channels, the \(conditioning.task.rawValue) task gives \(conditioning.featureChannels)")
         precondition(
+            sampling.estimateTimestep >= 0 && sampling.estimateTimestep < prior.schedule.count,
+            "DEFTMethod: estimateTimestep \(sampling.estimateTimestep) must lie in 0..<\(prior.schedule.count), the prior schedule's steps")
+        precondition(
             sampling.samplesPerObservation >= 1,
             "DEFTMethod: samplesPerObservation \(sampling.samplesPerObservation) must be at least 1")
         model = DEFTModel(prior: prior, schedule: prior.schedule, network: network)
         self.conditioning = conditioning
         sampler = DDIMSampler(schedule: prior.schedule, steps: sampling.steps, eta: sampling.eta)
         samplesPerObservation = sampling.samplesPerObservation
+        estimateTimestep = sampling.estimateTimestep
         self.fineTuningSeconds = fineTuningSeconds
     }
 
     public var name: String { "deft" }
 
     public var settings: String {
-        let base = String(format: "DDIM, %d steps, η = %g", sampler.steps, sampler.eta)
-        return samplesPerObservation == 1 ? base : base + ", mean of \(samplesPerObservation) samples"
+        var text = String(format: "DDIM, %d steps, η = %g", sampler.steps, sampler.eta)
+        if estimateTimestep > 0 {
+            text += ", x̂₀ read at step \(estimateTimestep)"
+        }
+        if samplesPerObservation > 1 {
+            text += ", mean of \(samplesPerObservation) samples"
+        }
+        return text
     }
 
     public var trainedParameterCount: Int { model.network.parameterCount }
 
     public func reconstruct(_ y: Tensor<Float>, using generator: inout PhiloxRandom) throws -> Tensor<Float> {
+        let (predictor, initial) = tiledStart(y, using: &generator)
+        let samples = sampler.denoisedEstimate(predictor, from: initial, at: estimateTimestep, using: &generator)
+        return meanOverCopies(samples, count: y.shape[0])
+    }
+
+    /// Returns, for every DDIM step τ from the noisiest down, the mean squared error against
+    /// `truth` of the reconstruction read out at τ (the mean over the K samples of Tweedie's
+    /// estimate there, clipped to [−1, 1] as the scores clip it), from one sampler pass.
+    ///
+    /// The read-out at the last step τ₁ is the reconstruction with `estimateTimestep` 0.
+    public func readOutErrors(
+        _ y: Tensor<Float>, truth: Tensor<Float>, using generator: inout PhiloxRandom
+    ) -> [(timestep: Int, meanSquaredError: Double)] {
+        precondition(
+            truth.shape[0] == y.shape[0],
+            "DEFTMethod: \(truth.shape[0]) ground-truth images for \(y.shape[0]) observations")
+        let (predictor, initial) = tiledStart(y, using: &generator)
+        var errors: [(timestep: Int, meanSquaredError: Double)] = []
+        _ = sampler.sample(predictor, from: initial, using: &generator) { timestep, denoised in
+            let mean = meanOverCopies(denoised, count: y.shape[0])
+            let difference = zip(mean.scalars, truth.scalars).reduce(0.0) { total, pair in
+                let gap = Double(Swift.min(Swift.max(pair.0, -1), 1) - pair.1)
+                return total + gap * gap
+            }
+            errors.append((timestep, difference / Double(truth.scalars.count)))
+        }
+        return errors
+    }
+
+    /// The predictor conditioned on K copies of the batch (rows k·N ..< (k + 1)·N hold copy k)
+    /// and the N(0, I) start of their paths.
+    private func tiledStart(
+        _ y: Tensor<Float>, using generator: inout PhiloxRandom
+    ) -> (ConditionedNoisePredictor<UNetNoisePredictor<Float>, DDPMSchedule>, Tensor<Float>) {
         let count = y.shape[0]
         let copies = samplesPerObservation
-
-        // K copies of the batch in one sampler call: rows k·N ..< (k + 1)·N hold sample k.
         let tiled = copies == 1 ? y : y.gathering(atIndices: (0..<copies).flatMap { _ in 0..<count })
         let predictor = ConditionedNoisePredictor(model: model, conditioning: conditioning.observationBatch(tiled))
-        let initial = initialNoise(shape: imageShape(count: count * copies), as: Float.self, using: &generator)
-        let samples = sampler.sample(predictor, from: initial, using: &generator)
-        guard copies > 1 else { return samples }
+        return (predictor, initialNoise(shape: imageShape(count: count * copies), as: Float.self, using: &generator))
+    }
 
-        // The mean over the K samples of each observation.
+    /// The mean over the K copies of each of the `count` observations.
+    private func meanOverCopies(_ samples: Tensor<Float>, count: Int) -> Tensor<Float> {
+        let copies = samplesPerObservation
+        guard copies > 1 else { return samples }
         var mean = samples.slice(alongAxis: 0, 0..<count)
         for copy in 1..<copies {
             mean = mean + samples.slice(alongAxis: 0, copy * count..<(copy + 1) * count)
@@ -67,8 +114,8 @@ public struct DEFTMethod: ReconstructionMethod {
     }
 }
 
-/// The settings of DEFT's reconstruction: DDIM steps, the DDIM noise scale η and the
-/// number of posterior samples averaged per observation.
+/// The settings of DEFT's reconstruction: DDIM steps, the DDIM noise scale η, the number of
+/// posterior samples averaged per observation and the step at which they are read out.
 ///
 /// The defaults, 100 steps, η = 0 and the mean of 4 samples, are those of `deft demo`,
 /// `deft evaluate` and the imaging benchmark. A single sample (K = 1) is a draw from the
@@ -79,10 +126,15 @@ public struct DEFTSampling: Sendable, Equatable {
     public var steps: Int
     public var eta: Double
     public var samplesPerObservation: Int
+    /// t*, the schedule step (0-based) at which each sample's path stops and Tweedie's
+    /// estimate x̂₀(x_t*, y), made with ε_θ + h^φ, is taken in place of the finished sample:
+    /// the DDIM steps below t* are skipped. 0 keeps every step.
+    public var estimateTimestep: Int
 
-    public init(steps: Int = 100, eta: Double = 0, samplesPerObservation: Int = 4) {
+    public init(steps: Int = 100, eta: Double = 0, samplesPerObservation: Int = 4, estimateTimestep: Int = 0) {
         self.steps = steps
         self.eta = eta
         self.samplesPerObservation = samplesPerObservation
+        self.estimateTimestep = estimateTimestep
     }
 }

@@ -8,20 +8,29 @@ import Tensors
 public struct FineTunedNetwork {
     public let task: ImagingTask
     public let network: ImageHTransformNetwork<Float>
-    /// Wall-clock seconds of the training steps, the network's set-up excluded.
+    /// Wall-clock seconds of the training steps and of the read-out calibration, the
+    /// network's set-up excluded.
     public let seconds: Double
+    /// The part of `seconds` spent calibrating the read-out step.
+    public let calibrationSeconds: Double
+    /// The calibrated read-out step t* for `DEFTSampling.estimateTimestep`.
+    public let estimateTimestep: Int
+    /// The validation error of the read-out at every DDIM step, from the calibration.
+    public let readOutErrors: [(timestep: Int, meanSquaredError: Double)]
     /// The loss of every step, in order.
     public let losses: [Double]
     public let configuration: DEFTImageFineTuningConfiguration
 
     /// The metadata keys that `save(to:prior:)` writes besides the network's own.
     public static let secondsKey = "finetune_seconds"
+    public static let estimateTimestepKey = "estimate_timestep"
 
     /// Writes the network atomically with the run's settings and time in its metadata.
     public func save(to url: URL, prior: String) throws {
         let training = configuration.training
         try network.save(to: url, metadata: [
             Self.secondsKey: String(format: "%.3f", seconds),
+            Self.estimateTimestepKey: String(estimateTimestep),
             "steps": String(training.steps),
             "batch_size": String(training.batchSize),
             "learning_rate": String(training.learningRate),
@@ -38,13 +47,26 @@ public struct FineTunedNetwork {
 
 /// Fine-tunes the DEFT h-network for `task` on `images` (the fine-tuning split) over the
 /// frozen `prior`, with the task's feature channels and likelihood guidance
-/// (`TaskConditioning`), which replace those of `configuration.architecture`.
+/// (`TaskConditioning`), which replace those of `configuration.architecture`, then
+/// calibrates the read-out step for `sampling`.
+///
+/// Calibration: the first `validationCount` images get fresh observations (seeded by the
+/// configuration's seed), DEFT reconstructs them with `sampling`'s steps, η and K, and t* is
+/// the DDIM step whose read-out (the mean of Tweedie's estimates) has the least squared
+/// error (0, the finished samples, when that is the last step or no error is finite).
+/// Reading out at a noisy step averages the rest of each path analytically, which
+/// pays where the posterior is wide (inpainting, super-resolution) and costs where the
+/// h-network is less exact than a finished path (CT, whose posterior is narrow). The
+/// calibration takes one sampling pass over the validation images.
 ///
 /// - Parameter progress: receives the trainer's reports, every `training.reportInterval` steps.
 public func fineTuneDEFT(
     task: ImagingTask, prior: UNetNoisePredictor<Float>, images: Tensor<Float>, configuration: DEFTImageFineTuningConfiguration,
-    progress: ((DEFTTrainingProgress) -> Void)? = nil
+    sampling: DEFTSampling = DEFTSampling(), validationCount: Int = 16, progress: ((DEFTTrainingProgress) -> Void)? = nil
 ) -> FineTunedNetwork {
+    precondition(
+        validationCount >= 1 && validationCount <= images.shape[0],
+        "fineTuneDEFT: validationCount \(validationCount) must lie in 1...\(images.shape[0]), the fine-tuning images")
     let likelihood: any GaussianObservationModel<Float> = task.observationModel()
     let conditioning = TaskConditioning(task: task, likelihood: likelihood)
     let features: ((Tensor<Float>) -> Tensor<Float>)? = conditioning.featureChannels > 0 ? { conditioning.features($0)! } : nil
@@ -53,10 +75,24 @@ public func fineTuneDEFT(
     let fineTuning = DEFTImageFineTuning(
         prior: prior, schedule: prior.schedule, images: images, observationModel: conditioning.guidanceLikelihood, features: features,
         task: task.rawValue, configuration: taskConfiguration)
-    let seconds = fineTuning.train(progress: progress)
+    let trainingSeconds = fineTuning.train(progress: progress)
+
+    // The read-out step with the least error on the validation images.
+    let start = Date()
+    let method = DEFTMethod(
+        prior: prior, network: fineTuning.network, conditioning: conditioning, sampling: sampling, fineTuningSeconds: nil)
+    let truth = images.slice(alongAxis: 0, 0..<validationCount)
+    var generator = PhiloxRandom(seed: configuration.seed, stream: 7)
+    let y = likelihood.sample(given: truth, using: &generator)
+    let errors = method.readOutErrors(y, truth: truth, using: &generator)
+    let lastStep = errors.map(\.timestep).min()!
+    let best = errors.filter { $0.meanSquaredError.isFinite }.min { $0.meanSquaredError < $1.meanSquaredError }
+    let calibrationSeconds = Date().timeIntervalSince(start)
+
     return FineTunedNetwork(
-        task: task, network: fineTuning.network, seconds: seconds, losses: fineTuning.trainer.losses,
-        configuration: fineTuning.configuration)
+        task: task, network: fineTuning.network, seconds: trainingSeconds + calibrationSeconds,
+        calibrationSeconds: calibrationSeconds, estimateTimestep: best.map { $0.timestep == lastStep ? 0 : $0.timestep } ?? 0,
+        readOutErrors: errors, losses: fineTuning.trainer.losses, configuration: fineTuning.configuration)
 }
 
 /// A weight file of an h-network that does not fit the task it is used for.
@@ -65,13 +101,13 @@ public struct HTransformMismatchError: Error, CustomStringConvertible {
 }
 
 /// Loads an h-network written by `FineTunedNetwork.save` for `task`, with its recorded
-/// fine-tuning seconds (nil when the file has none).
+/// fine-tuning seconds and calibrated read-out step (nil when the file has none).
 ///
 /// - Throws: `HTransformFileError` for a file of another format or task,
 ///   `HTransformMismatchError` when its feature channels are not the task's.
 public func loadFineTunedNetwork(
     contentsOf url: URL, task: ImagingTask
-) throws -> (network: ImageHTransformNetwork<Float>, fineTuningSeconds: Double?) {
+) throws -> (network: ImageHTransformNetwork<Float>, fineTuningSeconds: Double?, estimateTimestep: Int?) {
     let network = try ImageHTransformNetwork<Float>(contentsOf: url, expectedTask: task.rawValue)
     let expected = TaskConditioning.featureChannels(for: task)
     guard network.architecture.featureChannels == expected else {
@@ -81,5 +117,8 @@ public func loadFineTunedNetwork(
             """)
     }
     let metadata = try SafeTensorsFile(contentsOf: url).metadata
-    return (network, metadata[FineTunedNetwork.secondsKey].flatMap(Double.init))
+    return (
+        network, metadata[FineTunedNetwork.secondsKey].flatMap(Double.init),
+        metadata[FineTunedNetwork.estimateTimestepKey].flatMap(Int.init)
+    )
 }

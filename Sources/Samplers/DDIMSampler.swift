@@ -44,6 +44,46 @@ public struct DDIMSampler: Sampler {
     public func sample<Predictor: NoisePredictor>(
         _ predictor: Predictor, from initial: Tensor<Predictor.Scalar>, using generator: inout PhiloxRandom
     ) -> Tensor<Predictor.Scalar> {
+        run(predictor, from: initial, through: 0, using: &generator)
+    }
+
+    /// Runs the steps τ_S, …, τⱼ, where τⱼ is the first step at or below `timestep`, and
+    /// returns Tweedie's estimate x̂₀(x_τⱼ) = (x_τⱼ − √(1 − ᾱ_τⱼ) ε(x_τⱼ, τⱼ)) / √ᾱ_τⱼ there
+    /// instead of stepping on; the steps below τⱼ are skipped.
+    ///
+    /// `timestep` ≤ τ₁ gives `sample`'s result, whose last step returns x̂₀ at τ₁. With a
+    /// predictor of the conditional noise, x̂₀(x_t) estimates E[x₀ | x_t, y], and its mean
+    /// over draws of x_t estimates the posterior mean E[x₀ | y] with no more variance than
+    /// the mean of as many finished samples (E[x₀ | x_t, y] averages x₀ over the rest of the
+    /// path).
+    public func denoisedEstimate<Predictor: NoisePredictor>(
+        _ predictor: Predictor, from initial: Tensor<Predictor.Scalar>, at timestep: Int,
+        using generator: inout PhiloxRandom
+    ) -> Tensor<Predictor.Scalar> {
+        precondition(
+            timestep >= 0 && timestep < schedule.count,
+            "DDIMSampler: timestep \(timestep) must lie in 0..<\(schedule.count), the schedule's steps")
+        return run(predictor, from: initial, through: timestep, using: &generator)
+    }
+
+    /// Runs every step like `sample` and passes Tweedie's estimate x̂₀ of each step to
+    /// `observe` with the step τᵢ, from τ_S down to τ₁; returns the finished samples.
+    ///
+    /// One pass gives what `denoisedEstimate` would return at every step.
+    public func sample<Predictor: NoisePredictor>(
+        _ predictor: Predictor, from initial: Tensor<Predictor.Scalar>, using generator: inout PhiloxRandom,
+        observingDenoised observe: (_ timestep: Int, _ denoised: Tensor<Predictor.Scalar>) -> Void
+    ) -> Tensor<Predictor.Scalar> {
+        withoutActuallyEscaping(observe) { observe in
+            run(predictor, from: initial, through: 0, using: &generator, observe: observe)
+        }
+    }
+
+    /// The steps from τ_S down to the first step at or below `stop`, returning x̂₀ there.
+    private func run<Predictor: NoisePredictor>(
+        _ predictor: Predictor, from initial: Tensor<Predictor.Scalar>, through stop: Int,
+        using generator: inout PhiloxRandom, observe: ((Int, Tensor<Predictor.Scalar>) -> Void)? = nil
+    ) -> Tensor<Predictor.Scalar> {
         typealias Scalar = Predictor.Scalar
         let batch = initial.shape[0]
         var x = initial
@@ -57,6 +97,10 @@ public struct DDIMSampler: Sampler {
             if clipsDenoised {
                 denoised = clippedToUnitRange(denoised)
                 noise = (x - denoised * Scalar(alphaBar.squareRoot())) * Scalar(1 / (1 - alphaBar).squareRoot())
+            }
+            observe?(timesteps[i], denoised)
+            if i == 0 || timesteps[i] <= stop {
+                return denoised
             }
 
             // The step to ᾱ′.

@@ -99,7 +99,11 @@ enum DemoCommand {
         baselineSteps: BaselineSteps, classifier: FashionClassifier<Float>, directory: URL, runFolder: URL, start: Date
     ) throws {
         // Fine-tuning.
-        let fineTuned = try ImagingCommandOptions.fineTune(task: task, prior: prior, directory: directory, configuration: configuration)
+        let fineTuned = try ImagingCommandOptions.fineTune(
+            task: task, prior: prior, directory: directory, configuration: configuration, sampling: deftSampling)
+        let sampling = try ImagingCommandOptions.withCalibratedReadOut(
+            deftSampling, calibrated: fineTuned.estimateTimestep, options: options, scheduleCount: prior.schedule.count,
+            source: "the calibration")
         try fineTuned.save(to: runFolder.appendingPathComponent("h-network.safetensors"), prior: priorPath)
         try writeAtomically(Data(fineTuned.lossCSV.utf8), to: runFolder.appendingPathComponent("loss.csv"))
         Log.info(String(format: "fine-tuned in %@; wrote h-network.safetensors and loss.csv", formattedDuration(fineTuned.seconds)))
@@ -108,7 +112,8 @@ enum DemoCommand {
         let likelihood: any GaussianObservationModel<Float> = task.observationModel()
         let entries = try ImagingCommandOptions.methodEntries(
             MethodCatalogue.names, task: task, likelihood: likelihood, prior: prior,
-            network: (fineTuned.network, fineTuned.seconds), deftSampling: deftSampling, baselineSteps: baselineSteps)
+            network: (fineTuned.network, fineTuned.seconds, fineTuned.estimateTimestep), deftSampling: sampling,
+            baselineSteps: baselineSteps)
         let report = try ImagingCommandOptions.evaluate(
             entries: entries, task: task, likelihood: likelihood, classifier: classifier, directory: directory,
             imageCount: imageCount, batchSize: batchSize, seed: seed, runFolder: runFolder)

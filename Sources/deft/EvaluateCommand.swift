@@ -81,12 +81,15 @@ enum EvaluateCommand {
 
         let (prior, _) = try ImagingCommandOptions.prior(options)
         let schedule = prior.schedule
-        let deftSampling = try ImagingCommandOptions.deftSampling(options, scheduleCount: schedule.count)
+        var deftSampling = try ImagingCommandOptions.deftSampling(options, scheduleCount: schedule.count)
         let baselineSteps = try ImagingCommandOptions.baselineSteps(options, scheduleCount: schedule.count)
-        var network: (network: ImageHTransformNetwork<Float>, fineTuningSeconds: Double?)?
+        var network: (network: ImageHTransformNetwork<Float>, fineTuningSeconds: Double?, estimateTimestep: Int?)?
         if methods.contains("deft") {
             let url = try ImagingCommandOptions.existingFile(options, "h-network", default: nil)
-            network = try loadFineTunedNetwork(contentsOf: url, task: task)
+            let loaded = try loadFineTunedNetwork(contentsOf: url, task: task)
+            deftSampling = try ImagingCommandOptions.withCalibratedReadOut(
+                deftSampling, calibrated: loaded.estimateTimestep, options: options, scheduleCount: schedule.count, source: url.path)
+            network = loaded
         }
         let classifier = try ImagingCommandOptions.classifier(options)
 

@@ -14,9 +14,13 @@ enum FinetuneCommand {
         Fine-tunes a DEFT h-network (a small U-Net plus the likelihood-informed guidance
         term) for one imaging task, on top of the frozen prior, by denoising score matching
         on the 1000 Fashion-MNIST fine-tuning images (training images 59000..<60000), each
-        step with fresh observation noise. Prints progress (step, loss, steps per second,
+        step with fresh observation noise. Then calibrates the read-out step t* (see 'deft
+        evaluate --help', --deft-estimate-step): DEFT with its default sampling reconstructs
+        16 of the fine-tuning images from fresh observations, and t* is the DDIM step whose
+        read-out has the least squared error. Prints progress (step, loss, steps per second,
         time left) on standard error. Writes the network (h-network.safetensors, with the
-        task, settings and fine-tuning seconds in its metadata) and the loss of every step
+        task, settings, t* and fine-tuning seconds, calibration included, in its metadata)
+        and the loss of every step
         (loss.csv) into a new folder under --output, and prints the network's path for
         'deft evaluate --h-network'.
 
@@ -69,10 +73,14 @@ enum FinetuneCommand {
         print(String(
             format: "h-network: %d trained parameters (%.1f %% of the prior's %d)", result.network.parameterCount,
             100 * Double(result.network.parameterCount) / Double(prior.network.parameterCount), prior.network.parameterCount))
+        let trainingSeconds = result.seconds - result.calibrationSeconds
         print(String(
             format: "fine-tuning: %d steps of %d images in %.1f s (%.3f s per step); mean loss of the last %d steps %.4f",
-            result.losses.count, configuration.training.batchSize, result.seconds, result.seconds / Double(result.losses.count),
+            result.losses.count, configuration.training.batchSize, trainingSeconds, trainingSeconds / Double(result.losses.count),
             tail.count, tail.reduce(0, +) / Double(tail.count)))
+        print(String(
+            format: "read-out step: t* = %d, calibrated in %.1f s on 16 fine-tuning images with DEFT's default sampling",
+            result.estimateTimestep, result.calibrationSeconds))
         print("wrote \(networkURL.path) and loss.csv")
         print("next: deft evaluate --task \(task.rawValue) --h-network \(networkURL.path)")
     }

@@ -105,18 +105,26 @@ enum ImagingCommandOptions {
         return DEFTImageFineTuningConfiguration(training: training, architecture: architecture, seed: seed)
     }
 
-    /// Fine-tunes the h-network for `task`, logging the progress lines.
+    /// Fine-tunes the h-network for `task` and calibrates its read-out step for `sampling`
+    /// (by default DEFT's, with the steps capped at the prior's schedule), logging the
+    /// progress lines.
     static func fineTune(
-        task: ImagingTask, prior: UNetNoisePredictor<Float>, directory: URL, configuration: DEFTImageFineTuningConfiguration
+        task: ImagingTask, prior: UNetNoisePredictor<Float>, directory: URL, configuration: DEFTImageFineTuningConfiguration,
+        sampling: DEFTSampling? = nil
     ) throws -> FineTunedNetwork {
+        let sampling = sampling ?? DEFTSampling(steps: Swift.min(DEFTSampling().steps, prior.schedule.count))
         let images = try FashionMNIST.load(.fineTuning, as: Float.self, paddedTo32: true, directory: directory).images
         let training = configuration.training
         Log.info("fine-tuning DEFT for \(task.rawValue): \(training.steps) steps of \(training.batchSize) images from the 1000 fine-tuning images")
-        return fineTuneDEFT(task: task, prior: prior, images: images, configuration: configuration) { report in
+        let fineTuned = fineTuneDEFT(task: task, prior: prior, images: images, configuration: configuration, sampling: sampling) { report in
             Log.info(String(
                 format: "fine-tuning step %d/%d  loss %.4f  %.2f steps/s  about %@ left", report.step, report.totalSteps,
                 report.loss, report.stepsPerSecond, formattedDuration(report.secondsLeft)))
         }
+        Log.info(String(
+            format: "read-out step t* = %d, the least error on the validation images (%.1f s)", fineTuned.estimateTimestep,
+            fineTuned.calibrationSeconds))
+        return fineTuned
     }
 
     // MARK: - Evaluation
@@ -125,6 +133,9 @@ enum ImagingCommandOptions {
           --deft-steps N          DEFT's DDIM steps per sample (default 100)
           --deft-eta X            DEFT's DDIM noise scale η, 0 to 1 (default 0)
           --deft-samples K        DEFT posterior samples averaged into each reconstruction (default 4)
+          --deft-estimate-step T  stop DEFT's paths at schedule step T and average Tweedie's
+                                  estimates there; 0 averages finished samples (default: the
+                                  step calibrated at fine-tuning, 0 for older networks)
           --pigdm-steps N         ΠGDM's DDIM steps (default 100)
           --ddrm-steps N          DDRM's steps (default 20)
           --reddiff-steps N       RED-diff's steps (default 1000)
@@ -139,23 +150,42 @@ enum ImagingCommandOptions {
         return BaselineSteps(pigdm: try steps("pigdm-steps"), ddrm: try steps("ddrm-steps"), reddiff: try steps("reddiff-steps"))
     }
 
-    /// The option names read by `deftSampling`.
-    static let deftSamplingOptions: Set<String> = ["deft-steps", "deft-eta", "deft-samples"]
+    /// Returns `sampling` with the read-out step `calibrated` (from fine-tuning or an
+    /// h-network file, nil when it has none) unless `--deft-estimate-step` set it.
+    static func withCalibratedReadOut(
+        _ sampling: DEFTSampling, calibrated: Int?, options: CommandLineOptions, scheduleCount: Int, source: String
+    ) throws -> DEFTSampling {
+        guard options.string("deft-estimate-step") == nil, let calibrated else { return sampling }
+        guard (0..<scheduleCount).contains(calibrated) else {
+            throw CommandLineError.invalidValue(
+                command: options.command, option: "deft-estimate-step", value: "\(calibrated) (from \(source))",
+                expected: "a step in 0...\(scheduleCount - 1) of the prior's schedule; give --deft-estimate-step or fine-tune the network again")
+        }
+        var calibratedSampling = sampling
+        calibratedSampling.estimateTimestep = calibrated
+        return calibratedSampling
+    }
 
-    /// DEFT's sampling settings from `--deft-steps`, `--deft-eta` and `--deft-samples`, with
+    /// The option names read by `deftSampling`.
+    static let deftSamplingOptions: Set<String> = ["deft-steps", "deft-eta", "deft-samples", "deft-estimate-step"]
+
+    /// DEFT's sampling settings from `--deft-steps`, `--deft-eta`, `--deft-samples` and
+    /// `--deft-estimate-step`, with
     /// `DEFTSampling`'s defaults (the steps capped at a shorter schedule's length).
     static func deftSampling(_ options: CommandLineOptions, scheduleCount: Int) throws -> DEFTSampling {
         let defaults = DEFTSampling()
         return DEFTSampling(
             steps: try options.int("deft-steps", default: Swift.min(defaults.steps, scheduleCount), range: 1...scheduleCount),
             eta: try options.double("deft-eta", default: defaults.eta, range: 0...1),
-            samplesPerObservation: try options.int("deft-samples", default: defaults.samplesPerObservation, range: 1...64))
+            samplesPerObservation: try options.int("deft-samples", default: defaults.samplesPerObservation, range: 1...64),
+            estimateTimestep: try options.int(
+                "deft-estimate-step", default: defaults.estimateTimestep, range: 0...(scheduleCount - 1)))
     }
 
     /// Builds the entries of `names` in table order; `deft` needs `network`.
     static func methodEntries(
         _ names: [String], task: ImagingTask, likelihood: any GaussianObservationModel<Float>, prior: UNetNoisePredictor<Float>,
-        network: (network: ImageHTransformNetwork<Float>, fineTuningSeconds: Double?)?, deftSampling: DEFTSampling,
+        network: (network: ImageHTransformNetwork<Float>, fineTuningSeconds: Double?, estimateTimestep: Int?)?, deftSampling: DEFTSampling,
         baselineSteps: BaselineSteps
     ) throws -> [MethodEntry] {
         try names.map { name in

@@ -15,6 +15,7 @@ struct ReconstructionNotebook {
         var seconds: Double
         var parameterCount: Int
         var network: ImageHTransformNetwork<Float>
+        var estimateTimestep: Int
     }
 
     /// DEFT's scores at one number of DDIM steps.
@@ -53,8 +54,8 @@ struct ReconstructionNotebook {
             truth: evaluationImages.images.slice(alongAxis: 0, 0..<sizes.imageCount),
             labels: Array(evaluationImages.labels[0..<sizes.imageCount]), batchSize: 32, seed: seed)
         let entries = try ImagingCommandOptions.methodEntries(
-            sizes.methods, task: task, likelihood: likelihood, prior: prior, network: (fineTuning.network, fineTuning.seconds),
-            deftSampling: DEFTSampling(steps: sizes.tableDEFTSteps), baselineSteps: sizes.baselineSteps)
+            sizes.methods, task: task, likelihood: likelihood, prior: prior, network: (fineTuning.network, fineTuning.seconds, fineTuning.estimateTimestep),
+            deftSampling: DEFTSampling(steps: sizes.tableDEFTSteps, estimateTimestep: fineTuning.estimateTimestep), baselineSteps: sizes.baselineSteps)
         Log.info("notebook: reconstructing \(sizes.imageCount) evaluation images with \(sizes.methods.joined(separator: ", "))")
         let results = try entries.map { try evaluation.run($0, progress: Log.info) }
         let report = ReconstructionReport(task: task, imageCount: sizes.imageCount, seed: seed, results: results)
@@ -68,7 +69,7 @@ struct ReconstructionNotebook {
                 continue
             }
             let method = DEFTMethod(
-                prior: prior, network: fineTuning.network, conditioning: conditioning, sampling: DEFTSampling(steps: steps),
+                prior: prior, network: fineTuning.network, conditioning: conditioning, sampling: DEFTSampling(steps: steps, estimateTimestep: fineTuning.estimateTimestep),
                 fineTuningSeconds: fineTuning.seconds)
             stepResults.append(StepResult(steps: steps, result: try evaluation.run(.applicable(method), progress: Log.info)))
         }
@@ -88,20 +89,19 @@ struct ReconstructionNotebook {
     func fineTune(likelihood: any GaussianObservationModel<Float>, conditioning: TaskConditioning) throws -> FineTuningRun {
         let images = try FashionMNIST.load(.fineTuning, as: Float.self, paddedTo32: true, directory: dataDirectory).images
         let configuration = DEFTImageFineTuningConfiguration(training: sizes.training, seed: seed)
-            .withObservationNoise(Double(likelihood.noiseStandardDeviation))
-        let fineTuning = DEFTImageFineTuning(
-            prior: prior, schedule: prior.schedule, images: images, observationModel: likelihood,
-            features: { conditioning.features($0)! }, task: task.rawValue, configuration: configuration)
 
         Log.info("notebook: fine-tuning DEFT for inpainting, \(sizes.training.steps) steps of \(sizes.training.batchSize) images")
-        let seconds = fineTuning.train { report in
+        let fineTuned = fineTuneDEFT(
+            task: task, prior: prior, images: images, configuration: configuration,
+            sampling: DEFTSampling(steps: sizes.tableDEFTSteps)
+        ) { report in
             Log.info(String(
                 format: "fine-tuning step %d/%d  loss %.4f  %.2f steps/s  about %@ left", report.step, report.totalSteps,
                 report.loss, report.stepsPerSecond, formattedDuration(report.secondsLeft)))
         }
         return FineTuningRun(
-            losses: fineTuning.trainer.losses, seconds: seconds, parameterCount: fineTuning.network.parameterCount,
-            network: fineTuning.network)
+            losses: fineTuned.losses, seconds: fineTuned.seconds, parameterCount: fineTuned.network.parameterCount,
+            network: fineTuned.network, estimateTimestep: fineTuned.estimateTimestep)
     }
 
     func writeFigures(

@@ -330,6 +330,21 @@ final class CommandLineTests: XCTestCase {
         let loss = try String(contentsOf: runFolder.appendingPathComponent("loss.csv"), encoding: .utf8)
         XCTAssertEqual(loss.split(separator: "\n").count, 5, "header and 4 steps")
 
+        // The calibrated read-out step is one of the tiny prior's 20 steps, and a step
+        // beyond them is rejected.
+        let network = runFolder.appendingPathComponent("h-network.safetensors")
+        let metadata = try SafeTensorsFile(contentsOf: network).metadata
+        let step = try XCTUnwrap(metadata["estimate_timestep"].flatMap(Int.init), "the file records t*")
+        XCTAssertTrue((0..<20).contains(step), "t* = \(step)")
+        let beyond = try deft([
+            "evaluate", "--methods", "deft", "--images", "1", "--h-network", network.path, "--prior",
+            folder.appendingPathComponent("tiny-prior.safetensors").path, "--deft-estimate-step", "20",
+        ])
+        XCTAssertEqual(beyond.status, 1)
+        XCTAssertTrue(
+            beyond.standardError.contains("invalid value '20' for '--deft-estimate-step' of 'deft evaluate': expected an integer from 0 to 19"),
+            beyond.standardError)
+
         // The network is for inpainting: evaluating blur with it names the mismatch.
         let mismatch = try deft([
             "evaluate", "--task", "blur", "--methods", "deft", "--h-network", runFolder.appendingPathComponent("h-network.safetensors").path,

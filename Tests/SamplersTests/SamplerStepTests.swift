@@ -38,6 +38,27 @@ final class SamplerStepTests: XCTestCase {
         XCTAssertEqual(DDIMSampler(schedule: schedule, steps: 1).timesteps, [999])
     }
 
+    func testDDIMDenoisedEstimateStopsAtItsStep() {
+        let sampler = DDIMSampler(schedule: schedule, steps: 10, eta: 0.5)
+        let initial: Tensor<Double> = {
+            var generator = PhiloxRandom(seed: 10)
+            return initialNoise(shape: [4, 3], using: &generator)
+        }()
+
+        // Step 450 lies between 499 and 399, so the read-out is at 399, after 7 calls.
+        let counter = predictor()
+        var generator = PhiloxRandom(seed: 11)
+        _ = sampler.denoisedEstimate(counter, from: initial, at: 450, using: &generator)
+        XCTAssertEqual(counter.times, [999, 899, 799, 699, 599, 499, 399])
+
+        // At or below the last step τ₁ = 99 it is the finished sample, bit for bit.
+        var first = PhiloxRandom(seed: 12)
+        var second = PhiloxRandom(seed: 12)
+        let estimate = sampler.denoisedEstimate(predictor(), from: initial, at: 0, using: &first)
+        let sample = sampler.sample(predictor(), from: initial, using: &second)
+        XCTAssertEqual(estimate.scalars, sample.scalars)
+    }
+
     func testDDIMWithFullNoiseIsAncestral() {
         // η = 1 on every step has DDPM's mean and posterior variance and draws the same
         // noise in the same order, so the two agree up to rounding.

@@ -52,7 +52,9 @@ struct TaskBenchmark {
         ) { report in
             log(String(format: "%@: fine-tuning step %d/%d, loss %.4f, %.2f steps/s", task.rawValue, report.step, report.totalSteps, report.loss, report.stepsPerSecond))
         }
-        log(String(format: "%@: fine-tuned in %.1f s", task.rawValue, fineTuned.seconds))
+        log(String(
+            format: "%@: fine-tuned in %.1f s, read-out step t* = %d calibrated in %.1f s of it", task.rawValue, fineTuned.seconds,
+            fineTuned.estimateTimestep, fineTuned.calibrationSeconds))
 
         // Every method at its defaults.
         let evaluationRun = ReconstructionEvaluation(
@@ -61,7 +63,7 @@ struct TaskBenchmark {
             labels: Array(evaluation.labels[0..<options.imageCount]), batchSize: options.batchSize, seed: options.seed)
         func deft(steps: Int) -> MethodEntry {
             .applicable(DEFTMethod(
-                prior: prior, network: fineTuned.network, conditioning: conditioning, sampling: DEFTSampling(steps: steps),
+                prior: prior, network: fineTuned.network, conditioning: conditioning, sampling: DEFTSampling(steps: steps, estimateTimestep: fineTuned.estimateTimestep),
                 fineTuningSeconds: fineTuned.seconds))
         }
         var entries = [deft(steps: defaultSteps["deft"]!)]
