@@ -34,24 +34,21 @@ struct ReconstructionNotebookPage {
         let likelihood: any GaussianObservationModel<Float> = task.observationModel()
         let conditioning = TaskConditioning(task: task, likelihood: likelihood)
 
-        // Fine-tune the h-network on the 1000 fine-tuning images. Only h is trained.
+        // Fine-tune the h-network on the 1000 fine-tuning images (only h is trained), then
+        // calibrate the read-out step t* on 16 of them.
         let images = try FashionMNIST.load(.fineTuning, as: Float.self, paddedTo32: true).images
-        var configuration = DEFTImageFineTuningConfiguration(seed: 0)
-            .withObservationNoise(Double(likelihood.noiseStandardDeviation))
-        configuration.architecture.likelihoodGuidance = .gaussianPosterior
-        let fineTuning = DEFTImageFineTuning(
-            prior: prior, schedule: prior.schedule, images: images, observationModel: likelihood,
-            features: { conditioning.features($0)! }, task: task.rawValue, configuration: configuration)
-        let seconds = fineTuning.train()
+        let fineTuned = fineTuneDEFT(
+            task: task, prior: prior, images: images, configuration: DEFTImageFineTuningConfiguration(seed: 0))
 
-        // Observe 8 evaluation images; reconstruct each as the mean of 4 posterior samples
-        // drawn with DDIM in 100 steps.
+        // Observe 8 evaluation images; reconstruct each as the mean of 4 posterior paths
+        // of DDIM in 100 steps, each read out at t*.
         let truth = try FashionMNIST.load(.evaluation, as: Float.self, paddedTo32: true).images.slice(alongAxis: 0, 0..<8)
         var generator = PhiloxRandom(seed: 0, stream: 1)
         let y = likelihood.sample(given: truth, using: &generator)
+        let sampling = DEFTSampling(steps: 100, samplesPerObservation: 4, estimateTimestep: fineTuned.estimateTimestep)
         let deft = DEFTMethod(
-            prior: prior, network: fineTuning.network, conditioning: conditioning,
-            sampling: DEFTSampling(steps: 100, samplesPerObservation: 4), fineTuningSeconds: seconds)
+            prior: prior, network: fineTuned.network, conditioning: conditioning, sampling: sampling,
+            fineTuningSeconds: fineTuned.seconds)
         let reconstructions = try deft.reconstruct(y, using: &generator)
         """
 
@@ -113,10 +110,11 @@ struct ReconstructionNotebookPage {
             \(Self.swiftExample)
             ```
 
-            `fineTuning.network.save(to:metadata:)` writes the h-network, and
-            `ImageHTransformNetwork<Float>(contentsOf:expectedTask:)` reads it back. In the
-            `ImageReconstruction` module, `fineTuneDEFT(task:prior:images:configuration:)` wraps the
-            fine-tuning, `DEFTMethod` the sampling, and `ReconstructionEvaluation` the scoring.
+            `fineTuned.save(to:prior:)` writes the h-network with t* in its metadata, and
+            `loadFineTunedNetwork(contentsOf:task:)` reads it back. In the `ImageReconstruction`
+            module, `fineTuneDEFT(task:prior:images:configuration:)` wraps the fine-tuning and the
+            calibration of t* (see docs/DEFT.md), `DEFTMethod` the sampling, and
+            `ReconstructionEvaluation` the scoring.
 
 
             """
