@@ -112,8 +112,7 @@ enum DemoCommand {
         let likelihood: any GaussianObservationModel<Float> = task.observationModel()
         let entries = try ImagingCommandOptions.methodEntries(
             MethodCatalogue.names, task: task, likelihood: likelihood, prior: prior,
-            network: (fineTuned.network, fineTuned.seconds, fineTuned.estimateTimestep), deftSampling: sampling,
-            baselineSteps: baselineSteps)
+            network: (fineTuned.network, fineTuned.seconds), deftSampling: sampling, baselineSteps: baselineSteps)
         let report = try ImagingCommandOptions.evaluate(
             entries: entries, task: task, likelihood: likelihood, classifier: classifier, directory: directory,
             imageCount: imageCount, batchSize: batchSize, seed: seed, runFolder: runFolder)

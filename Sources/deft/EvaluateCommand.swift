@@ -83,13 +83,13 @@ enum EvaluateCommand {
         let schedule = prior.schedule
         var deftSampling = try ImagingCommandOptions.deftSampling(options, scheduleCount: schedule.count)
         let baselineSteps = try ImagingCommandOptions.baselineSteps(options, scheduleCount: schedule.count)
-        var network: (network: ImageHTransformNetwork<Float>, fineTuningSeconds: Double?, estimateTimestep: Int?)?
+        var network: (network: ImageHTransformNetwork<Float>, fineTuningSeconds: Double?)?
         if methods.contains("deft") {
             let url = try ImagingCommandOptions.existingFile(options, "h-network", default: nil)
             let loaded = try loadFineTunedNetwork(contentsOf: url, task: task)
             deftSampling = try ImagingCommandOptions.withCalibratedReadOut(
                 deftSampling, calibrated: loaded.estimateTimestep, options: options, scheduleCount: schedule.count, source: url.path)
-            network = loaded
+            network = (loaded.network, loaded.fineTuningSeconds)
         }
         let classifier = try ImagingCommandOptions.classifier(options)
 

@@ -185,7 +185,7 @@ enum ImagingCommandOptions {
     /// Builds the entries of `names` in table order; `deft` needs `network`.
     static func methodEntries(
         _ names: [String], task: ImagingTask, likelihood: any GaussianObservationModel<Float>, prior: UNetNoisePredictor<Float>,
-        network: (network: ImageHTransformNetwork<Float>, fineTuningSeconds: Double?, estimateTimestep: Int?)?, deftSampling: DEFTSampling,
+        network: (network: ImageHTransformNetwork<Float>, fineTuningSeconds: Double?)?, deftSampling: DEFTSampling,
         baselineSteps: BaselineSteps
     ) throws -> [MethodEntry] {
         try names.map { name in

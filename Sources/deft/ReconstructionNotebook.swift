@@ -54,7 +54,7 @@ struct ReconstructionNotebook {
             truth: evaluationImages.images.slice(alongAxis: 0, 0..<sizes.imageCount),
             labels: Array(evaluationImages.labels[0..<sizes.imageCount]), batchSize: 32, seed: seed)
         let entries = try ImagingCommandOptions.methodEntries(
-            sizes.methods, task: task, likelihood: likelihood, prior: prior, network: (fineTuning.network, fineTuning.seconds, fineTuning.estimateTimestep),
+            sizes.methods, task: task, likelihood: likelihood, prior: prior, network: (fineTuning.network, fineTuning.seconds),
             deftSampling: DEFTSampling(steps: sizes.tableDEFTSteps, estimateTimestep: fineTuning.estimateTimestep), baselineSteps: sizes.baselineSteps)
         Log.info("notebook: reconstructing \(sizes.imageCount) evaluation images with \(sizes.methods.joined(separator: ", "))")
         let results = try entries.map { try evaluation.run($0, progress: Log.info) }
