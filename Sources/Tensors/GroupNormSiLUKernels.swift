@@ -24,9 +24,7 @@ func groupNormSiLUForwardKernel<T: TensorScalar>(
         for group in 0..<layout.groups {
             let firstChannel = group * layout.channelsPerGroup
             let base = (n * layout.channels + firstChannel) * spatial
-            let mu = sumOfElements(x + base, count: groupSize) / T(groupSize)
-            let variance = sumOfSquaredDeviations(x + base, count: groupSize, center: mu) / T(groupSize)
-            let inverse = 1 / (variance + epsilon).squareRoot()
+            let (mu, inverse) = groupStatistics(x + base, count: groupSize, epsilon: epsilon)
             mean[n * layout.groups + group] = mu
             inverseStandardDeviation[n * layout.groups + group] = inverse
 
@@ -54,7 +52,6 @@ func groupNormSiLUBackwardKernel<T: TensorScalar>(
     _ channelProductSums: UnsafeMutablePointer<T>, _ layout: GroupNormLayout
 ) {
     let spatial = layout.spatial
-    let inverseGroupSize = 1 / T(layout.groupSize)
     // z, then dz when there is no dx to hold it.
     let scratch = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(2 * spatial, 1))
     defer { scratch.deallocate() }
@@ -86,16 +83,11 @@ func groupNormSiLUBackwardKernel<T: TensorScalar>(
                 scaledProductSum += scale[channel] * sumDzNormalized
             }
 
-            // dx = r γ_c dz + c₁ x + c₀, expanding x̂ = (x − μ) r.
+            // dz is already in dx, so the cotangent is read from dx and overwritten in place.
             guard let dx else { continue }
-            let c1 = -r * r * scaledProductSum * inverseGroupSize
-            let c0 = -r * scaledSum * inverseGroupSize - mu * c1
-            for channel in channels {
-                let rowOffset = (n * layout.channels + channel) * spatial
-                let a = r * scale[channel]
-                let (input, output) = (x + rowOffset, dx + rowOffset)
-                for i in 0..<spatial { output[i] = a * output[i] + c1 * input[i] + c0 }
-            }
+            writeGroupInputCotangent(
+                x, cotangent: UnsafePointer(dx), dx, scale: scale, mean: mu, inverseStandardDeviation: r, scaledSum: scaledSum,
+                scaledProductSum: scaledProductSum, sample: n, channels: channels, layout: layout)
         }
     }
 }

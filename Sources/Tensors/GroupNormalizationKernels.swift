@@ -81,6 +81,40 @@ func sumsOfCotangent<T: TensorScalar>(_ dy: UnsafePointer<T>, _ x: UnsafePointer
     return (a0 + a1, b0 + b1)
 }
 
+/// Returns the mean μ of `count` values and r = 1/√(σ² + ε), with σ² the mean squared
+/// deviation from μ (two passes, which stay accurate in Float when |μ| ≫ σ).
+@inline(__always)
+func groupStatistics<T: TensorScalar>(_ x: UnsafePointer<T>, count: Int, epsilon: T) -> (mean: T, inverseStandardDeviation: T) {
+    let mu = sumOfElements(x, count: count) / T(count)
+    let variance = sumOfSquaredDeviations(x, count: count, center: mu) / T(count)
+    return (mu, 1 / (variance + epsilon).squareRoot())
+}
+
+/// Writes the group norm's input cotangent for one (sample, group), expanding x̂ = (x − μ) r:
+///
+///     dx = r γ_c g + c₁ x + c₀,   c₁ = −r² (1/M) Σ γ g x̂,   c₀ = −r (1/M) Σ γ g − μ c₁,
+///
+/// where g is the cotangent of the normalised output and the sums are `scaledSum` and
+/// `scaledProductSum`. `cotangent` may be `dx` itself, because each element is read once
+/// before it is written.
+@inline(__always)
+func writeGroupInputCotangent<T: TensorScalar>(
+    _ x: UnsafePointer<T>, cotangent: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, scale: UnsafePointer<T>, mean mu: T,
+    inverseStandardDeviation r: T, scaledSum: T, scaledProductSum: T, sample n: Int, channels: Range<Int>,
+    layout: GroupNormLayout
+) {
+    let spatial = layout.spatial
+    let inverseGroupSize = 1 / T(layout.groupSize)
+    let c1 = -r * r * scaledProductSum * inverseGroupSize
+    let c0 = -r * scaledSum * inverseGroupSize - mu * c1
+    for channel in channels {
+        let offset = (n * layout.channels + channel) * spatial
+        let a = r * scale[channel]
+        let (input, rowCotangent, output) = (x + offset, cotangent + offset, dx + offset)
+        for i in 0..<spatial { output[i] = a * rowCotangent[i] + c1 * input[i] + c0 }
+    }
+}
+
 /// For each (sample n, group g) with mean μ and biased variance σ² over the group's
 /// channels and positions, writes y = γ_c (x − μ) / √(σ² + ε) + β_c, computed as
 /// y = a_c x + b_c with a_c = γ_c / √(σ² + ε) and b_c = β_c − μ a_c.
@@ -99,9 +133,7 @@ func groupNormForwardKernel<T: TensorScalar>(
         for group in 0..<layout.groups {
             let firstChannel = group * layout.channelsPerGroup
             let base = (n * layout.channels + firstChannel) * spatial
-            let mu = sumOfElements(x + base, count: groupSize) / T(groupSize)
-            let variance = sumOfSquaredDeviations(x + base, count: groupSize, center: mu) / T(groupSize)
-            let inverse = 1 / (variance + epsilon).squareRoot()
+            let (mu, inverse) = groupStatistics(x + base, count: groupSize, epsilon: epsilon)
             mean[n * layout.groups + group] = mu
             inverseStandardDeviation[n * layout.groups + group] = inverse
 
@@ -132,7 +164,6 @@ func groupNormBackwardKernel<T: TensorScalar>(
     _ layout: GroupNormLayout
 ) {
     let spatial = layout.spatial
-    let inverseGroupSize = 1 / T(layout.groupSize)
     for n in 0..<layout.batch {
         for group in 0..<layout.groups {
             let mu = mean[n * layout.groups + group]
@@ -151,16 +182,10 @@ func groupNormBackwardKernel<T: TensorScalar>(
                 scaledProductSum += scale[channel] * sumDyNormalized
             }
 
-            // dx = r γ_c dy + c₁ x + c₀, expanding x̂ = (x − μ) r.
             guard let dx else { continue }
-            let c1 = -r * r * scaledProductSum * inverseGroupSize
-            let c0 = -r * scaledSum * inverseGroupSize - mu * c1
-            for channel in channels {
-                let offset = (n * layout.channels + channel) * spatial
-                let a = r * scale[channel]
-                let (input, cotangent, output) = (x + offset, dy + offset, dx + offset)
-                for i in 0..<spatial { output[i] = a * cotangent[i] + c1 * input[i] + c0 }
-            }
+            writeGroupInputCotangent(
+                x, cotangent: dy, dx, scale: scale, mean: mu, inverseStandardDeviation: r, scaledSum: scaledSum,
+                scaledProductSum: scaledProductSum, sample: n, channels: channels, layout: layout)
         }
     }
 }
