@@ -67,8 +67,9 @@ public struct DEFTMethod: ReconstructionMethod {
     }
 
     /// Returns, for every DDIM step τ from the noisiest down, the mean squared error against
-    /// `truth` of the reconstruction read out at τ (the mean over the K samples of Tweedie's
-    /// estimate there, clipped to [−1, 1] as the scores clip it), from one sampler pass.
+    /// `truth` of the reconstruction read out at τ, from one sampler pass. That reconstruction
+    /// is the mean over the K samples of Tweedie's estimate at τ, clipped to [−1, 1] as the
+    /// scores clip it.
     ///
     /// The read-out at the last step τ₁ is the reconstruction with `estimateTimestep` 0.
     public func readOutErrors(
@@ -80,18 +81,18 @@ public struct DEFTMethod: ReconstructionMethod {
         let (predictor, initial) = tiledStart(y, using: &generator)
         var errors: [(timestep: Int, meanSquaredError: Double)] = []
         _ = sampler.sample(predictor, from: initial, using: &generator) { timestep, denoised in
-            let mean = meanOverCopies(denoised, count: y.shape[0])
-            let difference = zip(mean.scalars, truth.scalars).reduce(0.0) { total, pair in
-                let gap = Double(Swift.min(Swift.max(pair.0, -1), 1) - pair.1)
+            let mean = clippedToDataRange(meanOverCopies(denoised, count: y.shape[0]))
+            let squaredError = zip(mean.scalars, truth.scalars).reduce(0.0) { total, pair in
+                let gap = Double(pair.0 - pair.1)
                 return total + gap * gap
             }
-            errors.append((timestep, difference / Double(truth.scalars.count)))
+            errors.append((timestep, squaredError / Double(truth.scalars.count)))
         }
         return errors
     }
 
-    /// The predictor conditioned on K copies of the batch (rows k·N ..< (k + 1)·N hold copy k)
-    /// and the N(0, I) start of their paths.
+    /// Returns the predictor conditioned on K copies of the batch (rows k·N ..< (k + 1)·N hold
+    /// copy k) and the N(0, I) start of their paths.
     private func tiledStart(
         _ y: Tensor<Float>, using generator: inout PhiloxRandom
     ) -> (ConditionedNoisePredictor<UNetNoisePredictor<Float>, DDPMSchedule>, Tensor<Float>) {
@@ -102,7 +103,7 @@ public struct DEFTMethod: ReconstructionMethod {
         return (predictor, initialNoise(shape: imageShape(count: count * copies), as: Float.self, using: &generator))
     }
 
-    /// The mean over the K copies of each of the `count` observations.
+    /// Returns the mean over the K copies of each of the `count` observations.
     private func meanOverCopies(_ samples: Tensor<Float>, count: Int) -> Tensor<Float> {
         let copies = samplesPerObservation
         guard copies > 1 else { return samples }

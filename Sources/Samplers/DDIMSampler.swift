@@ -79,7 +79,7 @@ public struct DDIMSampler: Sampler {
         }
     }
 
-    /// The steps from τ_S down to the first step at or below `stop`, returning x̂₀ there.
+    /// Runs the steps from τ_S down to the first step at or below `stop` and returns x̂₀ there.
     private func run<Predictor: NoisePredictor>(
         _ predictor: Predictor, from initial: Tensor<Predictor.Scalar>, through stop: Int,
         using generator: inout PhiloxRandom, observe: ((Int, Tensor<Predictor.Scalar>) -> Void)? = nil
