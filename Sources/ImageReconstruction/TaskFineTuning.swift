@@ -50,10 +50,10 @@ public struct FineTunedNetwork {
 /// (`TaskConditioning`), which replace those of `configuration.architecture`, then
 /// calibrates the read-out step for `sampling`.
 ///
-/// Calibration: the first `validationCount` images get fresh observations (seeded by the
-/// configuration's seed), DEFT reconstructs them with `sampling`'s steps, η and K, and t* is
+/// Calibration: the first `validationCount` images get fresh observations, seeded by the
+/// configuration's seed, and DEFT reconstructs them with `sampling`'s steps, η and K. t* is
 /// the DDIM step whose read-out (the mean of Tweedie's estimates) has the least squared
-/// error (0, the finished samples, when that is the last step or no error is finite).
+/// error, or 0 (the finished samples) when that is the last step or no error is finite.
 /// Reading out at a noisy step averages the rest of each path analytically, which
 /// pays where the posterior is wide (inpainting, super-resolution) and costs where the
 /// h-network is less exact than a finished path (CT, whose posterior is narrow). The
