@@ -65,7 +65,7 @@ enum DemoCommand {
                 "task", "images", "finetune-steps", "finetune-batch-size", "learning-rate", "base-channels", "pigdm-steps", "ddrm-steps",
                 "reddiff-steps", "batch-size", "seed", "prior", "classifier", "data", "output",
             ]),
-            boolean: ["json", "quiet"])
+            boolean: ImagingCommandOptions.deftSamplingFlags.union(["json", "quiet"]))
         Log.isQuiet = options.flag("quiet")
         let start = Date()
 

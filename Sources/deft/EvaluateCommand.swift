@@ -66,7 +66,7 @@ enum EvaluateCommand {
                 "task", "h-network", "methods", "images", "pigdm-steps", "ddrm-steps", "reddiff-steps", "batch-size",
                 "seed", "prior", "classifier", "data", "output",
             ]),
-            boolean: ["json", "quiet"])
+            boolean: ImagingCommandOptions.deftSamplingFlags.union(["json", "quiet"]))
         Log.isQuiet = options.flag("quiet")
         let task = try ImagingCommandOptions.task(options)
         let methodList = options.string("methods") ?? MethodCatalogue.names.joined(separator: ",")

@@ -136,6 +136,8 @@ enum ImagingCommandOptions {
           --deft-estimate-step T  stop DEFT's paths at schedule step T and average Tweedie's
                                   estimates there; 0 averages finished samples (default: the
                                   step calibrated at fine-tuning, 0 for older networks)
+          --deft-independent      start DEFT's K paths from independent draws instead of
+                                  antithetic pairs (z, −z)
           --pigdm-steps N         ΠGDM's DDIM steps (default 100)
           --ddrm-steps N          DDRM's steps (default 20)
           --reddiff-steps N       RED-diff's steps (default 1000)
@@ -166,11 +168,13 @@ enum ImagingCommandOptions {
         return calibratedSampling
     }
 
-    /// The option names read by `deftSampling`.
+    /// The valued option names read by `deftSampling`.
     static let deftSamplingOptions: Set<String> = ["deft-steps", "deft-eta", "deft-samples", "deft-estimate-step"]
+    /// The flags read by `deftSampling`.
+    static let deftSamplingFlags: Set<String> = ["deft-independent"]
 
-    /// DEFT's sampling settings from `--deft-steps`, `--deft-eta`, `--deft-samples` and
-    /// `--deft-estimate-step`, with
+    /// DEFT's sampling settings from `--deft-steps`, `--deft-eta`, `--deft-samples`,
+    /// `--deft-estimate-step` and `--deft-independent`, with
     /// `DEFTSampling`'s defaults (the steps capped at a shorter schedule's length).
     static func deftSampling(_ options: CommandLineOptions, scheduleCount: Int) throws -> DEFTSampling {
         let defaults = DEFTSampling()
@@ -179,7 +183,8 @@ enum ImagingCommandOptions {
             eta: try options.double("deft-eta", default: defaults.eta, range: 0...1),
             samplesPerObservation: try options.int("deft-samples", default: defaults.samplesPerObservation, range: 1...64),
             estimateTimestep: try options.int(
-                "deft-estimate-step", default: defaults.estimateTimestep, range: 0...(scheduleCount - 1)))
+                "deft-estimate-step", default: defaults.estimateTimestep, range: 0...(scheduleCount - 1)),
+            antitheticPairs: !options.flag("deft-independent"))
     }
 
     /// Builds the entries of `names` in table order; `deft` needs `network`.

@@ -59,6 +59,26 @@ final class SamplerStepTests: XCTestCase {
         XCTAssertEqual(estimate.scalars, sample.scalars)
     }
 
+    func testAntitheticNoisePairsCopies() {
+        var first = PhiloxRandom(seed: 14)
+        var second = PhiloxRandom(seed: 14)
+        let noise = antitheticNoise(shape: [5, 3], copies: 3, as: Double.self, using: &first)
+        let draws = initialNoise(shape: [10, 3], as: Double.self, using: &second)
+        XCTAssertEqual(noise.shape, [15, 3])
+
+        // Copy 1 negates copy 0; the odd copy out is the next draw.
+        XCTAssertEqual(noise.slice(alongAxis: 0, 0..<5).scalars, draws.slice(alongAxis: 0, 0..<5).scalars)
+        XCTAssertEqual(noise.slice(alongAxis: 0, 5..<10).scalars, draws.slice(alongAxis: 0, 0..<5).scalars.map { -$0 })
+        XCTAssertEqual(noise.slice(alongAxis: 0, 10..<15).scalars, draws.slice(alongAxis: 0, 5..<10).scalars)
+
+        // One copy is the plain draw, so a single sample does not change.
+        var third = PhiloxRandom(seed: 15)
+        var fourth = PhiloxRandom(seed: 15)
+        XCTAssertEqual(
+            antitheticNoise(shape: [4, 2], copies: 1, as: Double.self, using: &third).scalars,
+            initialNoise(shape: [4, 2], as: Double.self, using: &fourth).scalars)
+    }
+
     func testDDIMWithFullNoiseIsAncestral() {
         // η = 1 on every step has DDPM's mean and posterior variance and draws the same
         // noise in the same order, so the two agree up to rounding.
