@@ -24,6 +24,13 @@ public struct DDIMSampler: Sampler {
     /// η ≥ 0, the scale of the noise added on each step.
     public let eta: Double
     public var clipsDenoised: Bool
+    /// K ≥ 1, the copies of one batch of paths that the sampler's input stacks (rows
+    /// k·N ..< (k + 1)·N hold copy k). With K > 1 each step's noise z is drawn in
+    /// antithetic pairs across the copies, as `antitheticNoise` draws starts: copy 2j + 1
+    /// gets −z of copy 2j. Started from `antitheticNoise` too, paired paths are mirror
+    /// images in all their noise, and for a predictor affine in x (Gaussian data) the
+    /// pair's mean output has no variance whatever η.
+    public var antitheticCopies: Int = 1
 
     /// Creates a sampler of `steps` steps, 1 ≤ `steps` ≤ N.
     public init(schedule: DDPMSchedule, steps: Int, eta: Double = 0, clipsDenoised: Bool = false) {
@@ -86,6 +93,9 @@ public struct DDIMSampler: Sampler {
     ) -> Tensor<Predictor.Scalar> {
         typealias Scalar = Predictor.Scalar
         let batch = initial.shape[0]
+        precondition(
+            antitheticCopies >= 1 && batch % antitheticCopies == 0,
+            "DDIMSampler: a batch of \(batch) paths does not split into antitheticCopies = \(antitheticCopies) copies")
         var x = initial
         for i in stride(from: timesteps.count - 1, through: 0, by: -1) {
             let alphaBar = schedule.alphaBars[timesteps[i]]
@@ -108,7 +118,11 @@ public struct DDIMSampler: Sampler {
             let direction = Swift.max(1 - previous - sigma * sigma, 0).squareRoot()
             x = denoised * Scalar(previous.squareRoot()) + noise * Scalar(direction)
             if sigma > 0 {
-                x = x + Tensor<Scalar>.normal(shape: x.shape, using: &generator) * Scalar(sigma)
+                let z: Tensor<Scalar> = antitheticCopies == 1
+                    ? Tensor.normal(shape: x.shape, using: &generator)
+                    : antitheticNoise(
+                        shape: [batch / antitheticCopies] + Array(x.shape.dropFirst()), copies: antitheticCopies, using: &generator)
+                x = x + z * Scalar(sigma)
             }
         }
         return x

@@ -131,13 +131,14 @@ enum ImagingCommandOptions {
 
     static let samplingOptionsHelp = """
           --deft-steps N          DEFT's DDIM steps per sample (default 100)
-          --deft-eta X            DEFT's DDIM noise scale η, 0 to 1 (default 0)
+          --deft-eta X            DEFT's DDIM noise scale η, 0 to 1 (default 1)
           --deft-samples K        DEFT posterior samples averaged into each reconstruction (default 4)
           --deft-estimate-step T  stop DEFT's paths at schedule step T and average Tweedie's
                                   estimates there; 0 averages finished samples (default: the
                                   step calibrated at fine-tuning, 0 for older networks)
-          --deft-independent      start DEFT's K paths from independent draws instead of
-                                  antithetic pairs (z, −z)
+          --deft-independent      draw the noise of DEFT's K paths independently instead of
+                                  in antithetic pairs (one path's noise the negation of
+                                  the other's)
           --pigdm-steps N         ΠGDM's DDIM steps (default 100)
           --ddrm-steps N          DDRM's steps (default 20)
           --reddiff-steps N       RED-diff's steps (default 1000)
