@@ -62,7 +62,7 @@ public struct FineTunedNetwork {
 /// - Parameter progress: receives the trainer's reports, every `training.reportInterval` steps.
 public func fineTuneDEFT(
     task: ImagingTask, prior: UNetNoisePredictor<Float>, images: Tensor<Float>, configuration: DEFTImageFineTuningConfiguration,
-    sampling: DEFTSampling = DEFTSampling(), validationCount: Int = 16, progress: ((DEFTTrainingProgress) -> Void)? = nil
+    sampling: DEFTSampling = DEFTSampling(), validationCount: Int = 8, progress: ((DEFTTrainingProgress) -> Void)? = nil
 ) -> FineTunedNetwork {
     precondition(
         validationCount >= 1 && validationCount <= images.shape[0],

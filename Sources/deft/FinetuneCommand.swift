@@ -16,7 +16,7 @@ enum FinetuneCommand {
         on the 1000 Fashion-MNIST fine-tuning images (training images 59000..<60000), each
         step with fresh observation noise. Then calibrates the read-out step t* (see 'deft
         evaluate --help', --deft-estimate-step): DEFT with its default sampling reconstructs
-        16 of the fine-tuning images from fresh observations, and t* is the DDIM step whose
+        8 of the fine-tuning images from fresh observations, and t* is the DDIM step whose
         read-out has the least squared error. Prints progress (step, loss, steps per second,
         time left) on standard error. Writes the network (h-network.safetensors, with the
         task, settings, t* and fine-tuning seconds, calibration included, in its metadata)
@@ -79,7 +79,7 @@ enum FinetuneCommand {
             result.losses.count, configuration.training.batchSize, trainingSeconds, trainingSeconds / Double(result.losses.count),
             tail.count, tail.reduce(0, +) / Double(tail.count)))
         print(String(
-            format: "read-out step: t* = %d, calibrated in %.1f s on 16 fine-tuning images with DEFT's default sampling",
+            format: "read-out step: t* = %d, calibrated in %.1f s on 8 fine-tuning images with DEFT's default sampling",
             result.estimateTimestep, result.calibrationSeconds))
         print("wrote \(networkURL.path) and loss.csv")
         print("next: deft evaluate --task \(task.rawValue) --h-network \(networkURL.path)")

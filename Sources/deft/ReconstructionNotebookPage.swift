@@ -35,13 +35,13 @@ struct ReconstructionNotebookPage {
         let conditioning = TaskConditioning(task: task, likelihood: likelihood)
 
         // Fine-tune the h-network on the 1000 fine-tuning images (only h is trained), then
-        // calibrate the read-out step t* on 16 of them.
+        // calibrate the read-out step t* on 8 of them.
         let images = try FashionMNIST.load(.fineTuning, as: Float.self, paddedTo32: true).images
         let fineTuned = fineTuneDEFT(
             task: task, prior: prior, images: images, configuration: DEFTImageFineTuningConfiguration(seed: 0))
 
         // Observe 8 evaluation images; reconstruct each as the mean of 4 posterior paths
-        // of DDIM in 100 steps, each read out at t*.
+        // of DDIM in 100 steps with η = 1, in antithetic pairs, each read out at t*.
         let truth = try FashionMNIST.load(.evaluation, as: Float.self, paddedTo32: true).images.slice(alongAxis: 0, 0..<8)
         var generator = PhiloxRandom(seed: 0, stream: 1)
         let y = likelihood.sample(given: truth, using: &generator)
