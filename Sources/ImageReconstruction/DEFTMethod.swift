@@ -155,9 +155,10 @@ public struct DEFTSampling: Sendable, Equatable {
     /// estimate x̂₀(x_t*, y), made with ε_θ + h^φ, is taken in place of the finished sample:
     /// the DDIM steps below t* are skipped. 0 keeps every step.
     public var estimateTimestep: Int
-    /// Whether the K paths run in antithetic pairs, the start and step noise of one the
-    /// negation of the other's (`antitheticNoise`, `DDIMSampler.antitheticCopies`), rather
-    /// than on independent draws. Each sample keeps its law either way.
+    /// Whether the K paths run in antithetic pairs rather than on independent draws. In a
+    /// pair, one path's start and step noise are the negation of the other's
+    /// (`antitheticNoise`, `DDIMSampler.antitheticCopies`). Each sample keeps its law
+    /// either way.
     public var antitheticPairs: Bool
 
     public init(

@@ -1,8 +1,10 @@
 import Tensors
 
-/// Returns `copies` starts x_T for a batch of shape `shape` ([N, …]), stacked along axis
-/// 0 (rows k·N ..< (k + 1)·N hold copy k), drawn in antithetic pairs: copy 2j + 1 is the
-/// negation of copy 2j, and with an odd count the last copy is drawn on its own.
+/// Returns `copies` starts x_T for a batch of shape `shape` ([N, …]), drawn in antithetic
+/// pairs and stacked along axis 0, with rows k·N ..< (k + 1)·N holding copy k.
+///
+/// Copy 2j + 1 is the negation of copy 2j. With an odd count the last copy is drawn on its
+/// own.
 ///
 /// Every copy is N(0, I), so the mean of the samples a sampler draws from them is an
 /// unbiased estimate of the mean of the sampler's output, as with independent starts.

@@ -24,12 +24,14 @@ public struct DDIMSampler: Sampler {
     /// η ≥ 0, the scale of the noise added on each step.
     public let eta: Double
     public var clipsDenoised: Bool
-    /// K ≥ 1, the copies of one batch of paths that the sampler's input stacks (rows
-    /// k·N ..< (k + 1)·N hold copy k). With K > 1 each step's noise z is drawn in
-    /// antithetic pairs across the copies, as `antitheticNoise` draws starts: copy 2j + 1
-    /// gets −z of copy 2j. Started from `antitheticNoise` too, paired paths are mirror
-    /// images in all their noise, and for a predictor affine in x (Gaussian data) the
-    /// pair's mean output has no variance whatever η.
+    /// K ≥ 1, the copies of one batch of paths that the sampler's input stacks, with rows
+    /// k·N ..< (k + 1)·N holding copy k.
+    ///
+    /// With K > 1 each step's noise is drawn in antithetic pairs across the copies, as
+    /// `antitheticNoise` draws starts: copy 2j + 1 gets −z where copy 2j gets z. Started
+    /// from `antitheticNoise` too, paired paths mirror each other in all their noise. For a
+    /// predictor affine in x (Gaussian data) the pair's mean output then has no variance,
+    /// whatever η.
     public var antitheticCopies: Int = 1
 
     /// Creates a sampler of `steps` steps, 1 ≤ `steps` ≤ N.

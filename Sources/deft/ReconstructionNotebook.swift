@@ -12,7 +12,10 @@ struct ReconstructionNotebook {
     /// The measurements of the fine-tuning run.
     struct FineTuningRun {
         var losses: [Double]
+        /// Wall-clock seconds of the training steps and of the read-out calibration.
         var seconds: Double
+        /// The part of `seconds` spent calibrating the read-out step.
+        var calibrationSeconds: Double
         var parameterCount: Int
         var network: ImageHTransformNetwork<Float>
         var estimateTimestep: Int
@@ -100,7 +103,8 @@ struct ReconstructionNotebook {
                 report.loss, report.stepsPerSecond, formattedDuration(report.secondsLeft)))
         }
         return FineTuningRun(
-            losses: fineTuned.losses, seconds: fineTuned.seconds, parameterCount: fineTuned.network.parameterCount,
+            losses: fineTuned.losses, seconds: fineTuned.seconds, calibrationSeconds: fineTuned.calibrationSeconds,
+            parameterCount: fineTuned.network.parameterCount,
             network: fineTuned.network, estimateTimestep: fineTuned.estimateTimestep)
     }
 

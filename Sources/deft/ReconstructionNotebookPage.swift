@@ -124,6 +124,7 @@ struct ReconstructionNotebookPage {
     func fineTuningSection() -> String {
         let training = sizes.training
         let losses = fineTuning.losses
+        let trainingSeconds = fineTuning.seconds - fineTuning.calibrationSeconds
         let window = Swift.max(1, losses.count / 10)
         let first = mean(Array(losses.prefix(window)))
         let last = mean(Array(losses.suffix(window)))
@@ -141,9 +142,10 @@ struct ReconstructionNotebookPage {
                 format: "- trained parameters: %d, %.1f %% of the prior's %d", fineTuning.parameterCount,
                 100 * Double(fineTuning.parameterCount) / Double(priorParameterCount), priorParameterCount))
             \(String(
-                format: "- wall time: %@, %.2f steps/s, %.3f s per step, set-up excluded",
+                format: "- wall time: %@, set-up excluded: %.1f s of training (%.2f steps/s, %.3f s per step) and %.1f s calibrating t*",
                 fineTuning.seconds < 60 ? String(format: "%.1f s", fineTuning.seconds) : formattedDuration(fineTuning.seconds),
-                Double(losses.count) / fineTuning.seconds, fineTuning.seconds / Double(losses.count)))
+                trainingSeconds, Double(losses.count) / trainingSeconds, trainingSeconds / Double(losses.count),
+                fineTuning.calibrationSeconds))
             \(String(format: "- mean loss of the first %d steps %.4f, of the last %d steps %.4f", window, first, window, last))
 
             ![loss per fine-tuning step](\(ReconstructionNotebook.lossFigure))

@@ -135,10 +135,10 @@ final class GaussianSamplingTests: XCTestCase {
         }
     }
 
-    func testDDIMAntitheticPairsHaveNoVarianceForGaussianData() throws {
+    func testAntitheticPairMeanIsExact() throws {
         // With η = 0 and the exact ε-model of Gaussian data, DDIM and its read-out are affine
-        // in x_T, so the mean of an antithetic pair (z, −z) is the output at x_T = 0 for every
-        // z. Independent pairs scatter about it by √(λᵢ / 2) per rotated coordinate (0.39 to
+        // in x_T. So the mean of an antithetic pair (z, −z) is the output at x_T = 0 for every z.
+        // Independent pairs scatter about it by √(λᵢ / 2) per rotated coordinate (0.39 to
         // 0.87), so 1000 of them reach beyond 0.5.
         let sampler = DDIMSampler(schedule: schedule, steps: 100)
         let pairs = 1000
@@ -168,11 +168,11 @@ final class GaussianSamplingTests: XCTestCase {
         XCTAssertLessThan(zip(centre.scalars, GaussianCase.mean).map { Swift.abs($0 - $1) }.max()!, 0.01)
     }
 
-    func testDDIMAntitheticStepNoiseKeepsPairsExactWithNoise() throws {
-        // With η = 1 the output is affine in the start and in every step's noise, so pairs
-        // that mirror both (antitheticCopies = 2) all have the same mean (measured spread
-        // 4e-15), while pairs that mirror only the start keep the spread of the step noise
-        // (measured 3.4 over 1000 pairs; the bound 0.5 is the scale of √(λᵢ / 2)).
+    func testAntitheticStepNoiseKeepsPairsExact() throws {
+        // With η = 1 the output is affine in the start and in every step's noise. Pairs that
+        // mirror both (antitheticCopies = 2) all have the same mean: measured spread 4e-15.
+        // Pairs that mirror only the start keep the spread of the step noise: measured 3.4
+        // over 1000 pairs, where the bound 0.5 is the scale of √(λᵢ / 2).
         let pairs = 1000
         var startGenerator = PhiloxRandom(seed: 16)
         let starts = antitheticNoise(shape: [pairs, 3], copies: 2, as: Double.self, using: &startGenerator)

@@ -66,7 +66,7 @@ final class SamplerStepTests: XCTestCase {
         let draws = initialNoise(shape: [10, 3], as: Double.self, using: &second)
         XCTAssertEqual(noise.shape, [15, 3])
 
-        // Copy 1 negates copy 0; the odd copy out is the next draw.
+        // Copy 1 negates copy 0. The odd copy out is the next draw.
         XCTAssertEqual(noise.slice(alongAxis: 0, 0..<5).scalars, draws.slice(alongAxis: 0, 0..<5).scalars)
         XCTAssertEqual(noise.slice(alongAxis: 0, 5..<10).scalars, draws.slice(alongAxis: 0, 0..<5).scalars.map { -$0 })
         XCTAssertEqual(noise.slice(alongAxis: 0, 10..<15).scalars, draws.slice(alongAxis: 0, 5..<10).scalars)
