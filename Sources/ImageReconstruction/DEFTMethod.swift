@@ -145,8 +145,8 @@ public struct DEFTMethod: ReconstructionMethod {
 /// posterior variance) lets later steps correct the errors of the h-network's earlier
 /// ones, which the deterministic η = 0 carries to the end. On the first 16 evaluation
 /// images of every task, with the same fine-tuned networks, pairs and η = 1 together
-/// gained 0.7 dB (HDR) to 2.8 dB (phase retrieval) over
-/// independent samples with η = 0 (docs/DEFT.md, "Sampling").
+/// gained 0.7 dB (HDR) to 2.8 dB (phase retrieval) over independent samples with η = 0
+/// (docs/DEFT.md, "Sampling").
 public struct DEFTSampling: Sendable, Equatable {
     public var steps: Int
     public var eta: Double

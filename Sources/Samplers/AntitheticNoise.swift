@@ -14,8 +14,8 @@ import Tensors
 ///     ½ (F(z) + F(−z)) = F(0) + ½ (F(z) + F(−z) − 2 F(0)),
 ///
 /// so an F that is affine in z, as it is for Gaussian data, gives the pair mean F(0), the
-/// mean of F's output, with no variance. For a stochastic sampler only the start is
-/// paired; its own noise stays independent.
+/// mean of F's output, with no variance. A stochastic sampler's own noise is paired only
+/// where the sampler pairs it too, as `DDIMSampler.antitheticCopies` does.
 public func antitheticNoise<Scalar: TensorScalar>(
     shape: [Int], copies: Int, as type: Scalar.Type = Scalar.self, using generator: inout PhiloxRandom
 ) -> Tensor<Scalar> {
