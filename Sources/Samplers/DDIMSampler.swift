@@ -120,10 +120,9 @@ public struct DDIMSampler: Sampler {
             let direction = Swift.max(1 - previous - sigma * sigma, 0).squareRoot()
             x = denoised * Scalar(previous.squareRoot()) + noise * Scalar(direction)
             if sigma > 0 {
-                let z: Tensor<Scalar> = antitheticCopies == 1
-                    ? Tensor.normal(shape: x.shape, using: &generator)
-                    : antitheticNoise(
-                        shape: [batch / antitheticCopies] + Array(x.shape.dropFirst()), copies: antitheticCopies, using: &generator)
+                // One copy is the plain draw of the whole batch.
+                let z: Tensor<Scalar> = antitheticNoise(
+                    shape: [batch / antitheticCopies] + Array(x.shape.dropFirst()), copies: antitheticCopies, using: &generator)
                 x = x + z * Scalar(sigma)
             }
         }
