@@ -24,8 +24,8 @@ public struct DEFTMethod: ReconstructionMethod {
     /// (0: the finished samples).
     public let estimateTimestep: Int
     /// Whether the K paths run in antithetic pairs, one with the negated noise of the other,
-    /// rather than independently.
-    public let antitheticPairs: Bool
+    /// rather than independently (always false for K = 1).
+    public var antitheticPairs: Bool { sampler.antitheticCopies > 1 }
     public let fineTuningSeconds: Double?
 
     /// Creates the method for a fine-tuned `network` with the DDIM steps, η and number of
@@ -50,7 +50,6 @@ public struct DEFTMethod: ReconstructionMethod {
         self.sampler = sampler
         samplesPerObservation = sampling.samplesPerObservation
         estimateTimestep = sampling.estimateTimestep
-        antitheticPairs = sampling.antitheticPairs
         self.fineTuningSeconds = fineTuningSeconds
     }
 
@@ -110,9 +109,11 @@ public struct DEFTMethod: ReconstructionMethod {
         let copies = samplesPerObservation
         let tiled = copies == 1 ? y : y.gathering(atIndices: (0..<copies).flatMap { _ in 0..<count })
         let predictor = ConditionedNoisePredictor(model: model, conditioning: conditioning.observationBatch(tiled))
-        let start: Tensor<Float> = antitheticPairs
-            ? antitheticNoise(shape: imageShape(count: count), copies: copies, using: &generator)
-            : initialNoise(shape: imageShape(count: count * copies), using: &generator)
+
+        // The starts are paired like the sampler's step noise. Unpaired (antitheticCopies 1),
+        // they are the plain draw of all K·N starts.
+        let pairing = sampler.antitheticCopies
+        let start: Tensor<Float> = antitheticNoise(shape: imageShape(count: count * copies / pairing), copies: pairing, using: &generator)
         return (predictor, start)
     }
 
