@@ -68,6 +68,7 @@ let package = Package(
         .testTarget(name: "ControlObjectivesTests", dependencies: ["ControlObjectives", "GaussianOracle"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], exclude: ["Fixtures"]),
         .testTarget(name: "SamplersTests", dependencies: ["Samplers", "GaussianOracle", "Imaging"]),
+        .testTarget(name: "ImageReconstructionTests", dependencies: ["ImageReconstruction", "Imaging", "Tensors"]),
         // Runs the built `deft` executable; `swift build --build-tests` builds it too.
         .testTarget(name: "CommandLineTests", dependencies: ["Tensors", "NeuralNetworks", "Imaging"]),
     ],

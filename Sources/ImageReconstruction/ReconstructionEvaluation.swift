@@ -16,7 +16,8 @@ public struct MethodResult {
     /// Wall-clock seconds of `reconstruct` per image, scoring excluded.
     public let sampleSecondsPerImage: Double?
     public let trainedParameterCount: Int?
-    /// The reconstructions of the first images, for the figure; nil for a method that does not apply.
+    /// The reconstructions of the first images, for the figure; nil for a method that does
+    /// not apply and for a result read from an `EvaluationJournal`.
     public let preview: Tensor<Float>?
 
     /// A result for a method that cannot run on the task.
@@ -28,6 +29,22 @@ public struct MethodResult {
         fineTuningSeconds = nil
         sampleSecondsPerImage = nil
         trainedParameterCount = nil
+        preview = nil
+    }
+
+    /// A result assembled from recorded scores and times (an `EvaluationJournal`), which
+    /// keeps no reconstructions, so its preview is nil.
+    init(
+        name: String, settings: String, scores: ReconstructionScores, fineTuningSeconds: Double?, sampleSecondsPerImage: Double,
+        trainedParameterCount: Int
+    ) {
+        self.name = name
+        self.settings = settings
+        isApplicable = true
+        self.scores = scores
+        self.fineTuningSeconds = fineTuningSeconds
+        self.sampleSecondsPerImage = sampleSecondsPerImage
+        self.trainedParameterCount = trainedParameterCount
         preview = nil
     }
 
@@ -90,6 +107,15 @@ public struct ReconstructionEvaluation {
 
     public var imageCount: Int { truth.shape[0] }
 
+    /// The number of batches of `batchSize` images, the last one possibly smaller.
+    public var batchCount: Int { (imageCount + batchSize - 1) / batchSize }
+
+    /// The images of batch `index`.
+    public func batchRange(_ index: Int) -> Range<Int> {
+        precondition(index >= 0 && index < batchCount, "ReconstructionEvaluation: batch \(index) is outside 0..<\(batchCount)")
+        return index * batchSize..<Swift.min((index + 1) * batchSize, imageCount)
+    }
+
     /// Runs `entry` on every image in batches of `batchSize` and scores it. `progress`
     /// receives one line per batch.
     public func run(_ entry: MethodEntry, progress: (String) -> Void) throws -> MethodResult {
@@ -101,38 +127,57 @@ public struct ReconstructionEvaluation {
             progress("\(name): not applicable to \(task.rawValue): \(reason)")
             return MethodResult(notApplicable: name, reason: reason)
         }
-        guard let stream = Self.methodStreams.firstIndex(of: method.name) else {
-            preconditionFailure("ReconstructionEvaluation: method '\(method.name)' has no random stream; add it to methodStreams")
-        }
 
         var scores = ReconstructionScores()
         var previews: [Tensor<Float>] = []
         var samplingSeconds = 0.0
-        for (index, start) in stride(from: 0, to: imageCount, by: batchSize).enumerated() {
-            let range = start..<Swift.min(start + batchSize, imageCount)
-            let y = observations.slice(alongAxis: 0, range)
-            var generator = PhiloxRandom(seed: seed, stream: UInt64(2 + stream)).split(UInt64(index))
-
-            let batchStart = Date()
-            let reconstructions = try method.reconstruct(y, using: &generator)
-            let seconds = Date().timeIntervalSince(batchStart)
-            samplingSeconds += seconds
-
-            scores.append(
-                reconstructions: reconstructions, truth: truth.slice(alongAxis: 0, range), labels: Array(labels[range]),
-                observation: y, likelihood: likelihood, classifier: classifier)
-            if start < previewCount {
-                previews.append(reconstructions.slice(alongAxis: 0, 0..<Swift.min(range.count, previewCount - start)))
+        for index in 0..<batchCount {
+            let range = batchRange(index)
+            let batch = try runBatch(method, index: index)
+            samplingSeconds += batch.seconds
+            scores.append(batch.scores)
+            if range.lowerBound < previewCount {
+                previews.append(batch.reconstructions.slice(alongAxis: 0, 0..<Swift.min(range.count, previewCount - range.lowerBound)))
             }
             let left = samplingSeconds / Double(range.upperBound) * Double(imageCount - range.upperBound)
             progress(String(
                 format: "%@: images %d..<%d of %d in %.1f s (%.2f s per image), about %@ left", method.name, range.lowerBound,
-                range.upperBound, imageCount, seconds, seconds / Double(range.count), formattedDuration(left)))
+                range.upperBound, imageCount, batch.seconds, batch.seconds / Double(range.count), formattedDuration(left)))
         }
         return MethodResult(
             method: method, scores: scores, sampleSecondsPerImage: samplingSeconds / Double(imageCount),
             preview: Tensor.concatenate(previews, alongAxis: 0))
     }
+
+    /// Runs `method` on batch `index` alone and scores it. The batch draws from its own
+    /// random stream (see the type's notes), so it gives the same reconstructions whether
+    /// it runs alone or within `run`.
+    public func runBatch(_ method: any ReconstructionMethod, index: Int) throws -> BatchOutcome {
+        guard let stream = Self.methodStreams.firstIndex(of: method.name) else {
+            preconditionFailure("ReconstructionEvaluation: method '\(method.name)' has no random stream; add it to methodStreams")
+        }
+        let range = batchRange(index)
+        let y = observations.slice(alongAxis: 0, range)
+        var generator = PhiloxRandom(seed: seed, stream: UInt64(2 + stream)).split(UInt64(index))
+
+        let start = Date()
+        let reconstructions = try method.reconstruct(y, using: &generator)
+        let seconds = Date().timeIntervalSince(start)
+
+        var scores = ReconstructionScores()
+        scores.append(
+            reconstructions: reconstructions, truth: truth.slice(alongAxis: 0, range), labels: Array(labels[range]),
+            observation: y, likelihood: likelihood, classifier: classifier)
+        return BatchOutcome(reconstructions: reconstructions, scores: scores, seconds: seconds)
+    }
+}
+
+/// One method's reconstructions of one batch, their scores and the time they took.
+public struct BatchOutcome {
+    public let reconstructions: Tensor<Float>
+    public let scores: ReconstructionScores
+    /// Wall-clock seconds of `reconstruct`, scoring excluded.
+    public let seconds: Double
 }
 
 /// Formats seconds as "42 s", "3 min 20 s" or "2 h 5 min".

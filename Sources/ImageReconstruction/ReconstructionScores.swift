@@ -45,6 +45,14 @@ public struct ReconstructionScores: Sendable {
         dataConsistency += Self.dataConsistency(of: clipped, observation: y, likelihood: likelihood)
     }
 
+    /// Appends the scores of other images after these.
+    public mutating func append(_ other: ReconstructionScores) {
+        psnr += other.psnr
+        ssim += other.ssim
+        correctLabels += other.correctLabels
+        dataConsistency += other.dataConsistency
+    }
+
     /// Returns `‖y − A(x)‖ / (σ_y √m)` for each image, over the m measured entries of y.
     ///
     /// With σ_y = 0 the score is the plain RMS of the residual, in the units of y.

@@ -9,12 +9,18 @@ struct BenchmarkOptions {
         usage: benchmark-imaging [options]
 
         For each task: fine-tunes DEFT on the shipped prior, runs DEFT, DPS, ΠGDM, DDRM,
-        RED-diff and A⁺y on the first --images evaluation images, then sweeps the step
-        counts (DEFT's DDIM 10/20/50/100, ΠGDM 10/20/50/100, DDRM 10/20/50/100, RED-diff
+        RED-diff and A⁺y on the first --images evaluation images, and sweeps the step counts
+        (DEFT's DDIM 10/20/50/100, ΠGDM 10/20/50/100, DDRM 10/20/50/100, RED-diff
         100/250/500/1000) to find the least sampling time per image at which each method's
-        PSNR reaches DPS's at 1000 steps. Times the prior's training step in the same run.
-        Writes the tables into --results between the benchmark-imaging marker comments,
-        keeping the rest of the file, and prints them. Reports, never passes or fails.
+        PSNR reaches DPS's at 1000 steps. Times the prior's training step in each session.
+
+        The run goes batch by batch: batch 0 of every method on every task, then batch 1,
+        and so on, so that every method's batch b runs in the same session. Each finished
+        batch and each fine-tuned network is saved in the journal folder at once, and a
+        later run with the same settings resumes where the last one stopped. Writes the
+        tables, over the leading batches that every method has finished, into --results
+        between the benchmark-imaging marker comments, keeping the rest of the file, and
+        prints them. Reports, never passes or fails.
 
         options:
           --tasks LIST            comma-separated tasks (default all: \(ImagingTask.allCases.map(\.rawValue).joined(separator: ",")))
@@ -27,6 +33,11 @@ struct BenchmarkOptions {
           --classifier FILE       classifier weights (default models/fashion-classifier.safetensors)
           --data DIR              folder of the Fashion-MNIST files (default /usr/share/datasets/fashion-mnist)
           --results FILE          Markdown file to update (default benchmarks/RESULTS.md)
+          --journal DIR           folder of the per-task journals and h-networks (default benchmarks/imaging-journal)
+          --sweep-images N        run the sweep's other step counts on the batches of the first N images only (default: all)
+          --time-limit MINUTES    start no batch that would end after this many minutes, judged by the
+                                  mean time of the method's earlier batches; 0 runs nothing and writes
+                                  the tables from the journals (default: no limit)
           --help                  show this text
         """
 
@@ -40,6 +51,11 @@ struct BenchmarkOptions {
     var classifierPath = FashionClassifier<Float>.defaultWeightsPath
     var dataDirectory = FashionMNIST.defaultDirectory
     var resultsPath = "benchmarks/RESULTS.md"
+    var journalDirectory = "benchmarks/imaging-journal"
+    /// The images whose batches run the sweep's other step counts; nil for all of them.
+    var sweepImageCount: Int?
+    /// Minutes after which no batch starts; nil for no limit.
+    var timeLimitMinutes: Double?
     /// The command line as given, for the results page.
     var commandLine = "benchmark-imaging"
 
@@ -82,6 +98,13 @@ struct BenchmarkOptions {
             case "--classifier": classifierPath = value
             case "--data": dataDirectory = URL(fileURLWithPath: value)
             case "--results": resultsPath = value
+            case "--journal": journalDirectory = value
+            case "--sweep-images": sweepImageCount = try integer(name, value, 0...1000)
+            case "--time-limit":
+                guard let minutes = Double(value), minutes.isFinite, minutes >= 0 else {
+                    throw InvalidOption(description: "invalid value '\(value)' for --time-limit: expected minutes, a number of at least 0")
+                }
+                timeLimitMinutes = minutes
             default:
                 throw InvalidOption(description: "unknown option '\(name)'; run 'benchmark-imaging --help'")
             }

@@ -8,48 +8,58 @@ struct ResultsSection {
     static let endMarker = "<!-- benchmark-imaging:end -->"
 
     let options: BenchmarkOptions
-    let priorStep: PriorStepTiming
     let benchmarks: [TaskBenchmark]
-    let wallSeconds: Double
-    /// The one-minute load averages at the start and the end of the run, nil where unknown.
-    let loadAverages: (start: String?, end: String?)
+    /// The wall time of this run, which may be one of several sessions.
+    let runSeconds: Double
 
     var markdown: String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withFullDate]
-        let fineTuning = TaskBenchmark.fineTuningConfiguration(options).training
+        let fineTuning = TaskPlan.fineTuningConfiguration(options).training
+        var sessions: [String: EvaluationJournal.Session] = [:]
+        for session in benchmarks.flatMap(\.sessions) {
+            sessions[session.started] = session
+        }
+        let sessionLines = sessions.values.sorted { $0.started < $1.started }.map { session in
+            String(
+                format: "- %@: %@, %d cores, one-minute load average %@ at the start; prior training step (batch %d) %.3f s",
+                session.started, session.processor, session.cores, session.loadAverage ?? "unknown", PriorStepTiming.batchSize,
+                session.priorStepSeconds)
+        }
         var text = """
             ## Imaging: DEFT against the training-free baselines
 
-            Command, from the repository root:
+            Command, from the repository root, repeated until every batch has run (each run
+            resumes from the journals in `\(options.journalDirectory)`):
 
             ```sh
             swift build -c release --product benchmark-imaging
             .build/release/\(options.commandLine)
             ```
 
-            Run on \(formatter.string(from: Date())) on \(ProcessInfo.processInfo.activeProcessorCount) cores in \
-            \(formattedDuration(wallSeconds)), one-minute load average \(loadAverages.start ?? "unknown") at the start and \
-            \(loadAverages.end ?? "unknown") at the end: the first \(options.imageCount) evaluation images per task, seed \(options.seed), \
-            \(options.batchSize) images per sampler call; DEFT fine-tuned for \(fineTuning.steps) steps of \(fineTuning.batchSize) images per task.
-            The shipped prior's training step (batch \(PriorStepTiming.batchSize)) took a median \
-            \(String(format: "%.3f", priorStep.median)) s over \(priorStep.seconds.count) steps in this run, so its \
-            \(PriorStepTiming.shippedSteps) steps would take about \(formattedDuration(priorStep.estimatedTrainingSeconds)).
+            Seed \(options.seed), \(options.batchSize) images per sampler call, DEFT fine-tuned for \(fineTuning.steps) steps of \
+            \(fineTuning.batchSize) images per task. Each table is over the leading evaluation images that every method has \
+            finished; the evaluation set is the first \(options.imageCount) test images. Every method's batch of the same \
+            images ran in the same session, so sampling times compare within a session. The sessions behind these tables:
+
+            \(sessionLines.joined(separator: "\n"))
 
             \(ReconstructionReport.columnDefinitions)
 
             """
 
         for benchmark in benchmarks {
-            let share = 100 * benchmark.fineTuned.seconds / priorStep.estimatedTrainingSeconds
+            let priorTraining = Double(PriorStepTiming.shippedSteps) * benchmark.fineTuningPriorStepSeconds
+            let share = 100 * benchmark.fineTuning.seconds / priorTraining
             text += """
 
                 ### \(benchmark.task.rawValue): \(benchmark.task.summary)
 
+                The first \(benchmark.report.imageCount) of \(options.imageCount) evaluation images.
+
                 \(benchmark.report.markdownTable)
 
-                DEFT's fine-tuning took \(formattedDuration(benchmark.fineTuned.seconds)), \(String(format: "%.1f", share)) % of \
-                the prior's estimated training time.
+                DEFT's fine-tuning took \(formattedDuration(benchmark.fineTuning.seconds)), calibration of the read-out \
+                included, \(String(format: "%.1f", share)) % of the prior's estimated training time (\(PriorStepTiming.shippedSteps) \
+                steps at the step time measured in the same session, \(formattedDuration(priorTraining))).
 
                 """
         }
@@ -59,16 +69,17 @@ struct ResultsSection {
             ### Time to reach DPS's PSNR
 
             The minimum sampling time per image over the sweep's step counts at which a method's
-            mean PSNR is at least DPS's at 1000 steps, with the steps in brackets.
+            mean PSNR is at least DPS's at 1000 steps, with the steps in brackets, over the
+            leading images that every step count has finished.
 
-            | task | DPS PSNR (dB) | DPS (s/image) | deft | pigdm | ddrm | reddiff |
-            | --- | ---: | ---: | --- | --- | --- | --- |
+            | task | images | DPS PSNR (dB) | DPS (s/image) | deft | pigdm | ddrm | reddiff |
+            | --- | ---: | ---: | ---: | --- | --- | --- | --- |
 
             """
         for benchmark in benchmarks {
             let dps = benchmark.sweep.first { $0.method == "dps" }
             var cells = [
-                benchmark.task.rawValue, benchmark.dpsPSNR.map { String(format: "%.2f", $0) } ?? "—",
+                benchmark.task.rawValue, String(benchmark.sweepImageCount), benchmark.dpsPSNR.map { String(format: "%.2f", $0) } ?? "—",
                 dps.map { String(format: "%.3f", $0.secondsPerImage) } ?? "—",
             ]
             for method in ["deft", "pigdm", "ddrm", "reddiff"] {
@@ -87,14 +98,15 @@ struct ResultsSection {
 
             ### Step sweep
 
-            | task | method | steps | PSNR (dB) | sampling (s/image) |
-            | --- | --- | ---: | ---: | ---: |
+            | task | images | method | steps | PSNR (dB) | sampling (s/image) |
+            | --- | ---: | --- | ---: | ---: | ---: |
 
             """
         for benchmark in benchmarks {
             for point in benchmark.sweep.sorted(by: { ($0.method, $0.steps) < ($1.method, $1.steps) }) {
                 text += String(
-                    format: "| %@ | %@ | %d | %.2f | %.3f |\n", benchmark.task.rawValue, point.method, point.steps, point.psnr,
+                    format: "| %@ | %d | %@ | %d | %.2f | %.3f |\n", benchmark.task.rawValue, benchmark.sweepImageCount, point.method,
+                    point.steps, point.psnr,
                     point.secondsPerImage)
             }
         }

@@ -1,0 +1,144 @@
+import Foundation
+import ImageReconstruction
+import Imaging
+import Tensors
+import XCTest
+
+/// A method that returns noise from its generator, so that a batch's result depends on the
+/// batch's random stream.
+private struct NoiseMethod: ReconstructionMethod {
+    var name = "dps"
+    var settings = "noise, scale 0.3"
+    var trainedParameterCount = 0
+    var fineTuningSeconds: Double? = 0
+
+    func reconstruct(_ y: Tensor<Float>, using generator: inout PhiloxRandom) throws -> Tensor<Float> {
+        let side = ImagingTask.imageSide
+        return Tensor.normal(shape: [y.shape[0], 1, side, side], standardDeviation: 0.3, using: &generator)
+    }
+}
+
+final class EvaluationJournalTests: XCTestCase {
+    private let settings = EvaluationJournal.Settings(
+        task: "inpainting", seed: 3, imageCount: 5, batchSize: 2, priorChecksum: "prior", classifierChecksum: "classifier")
+
+    /// Five random images in [−1, 1] with labels, scored by an untrained classifier.
+    private func makeEvaluation() -> ReconstructionEvaluation {
+        var generator = PhiloxRandom(seed: 11)
+        let side = ImagingTask.imageSide
+        let truth = Tensor<Float>.uniform(shape: [5, 1, side, side], lower: -1, upper: 1, using: &generator)
+        let classifier = FashionClassifier<Float>(using: &generator)
+        let task = ImagingTask.inpainting
+        return ReconstructionEvaluation(
+            task: task, likelihood: task.observationModel(), classifier: classifier, truth: truth, labels: [0, 1, 2, 3, 4],
+            batchSize: 2, seed: 3)
+    }
+
+    private func temporaryURL() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString).json")
+    }
+
+    func testResumedBatchesMatchOneRun() throws {
+        let evaluation = makeEvaluation()
+        let method = NoiseMethod()
+        let single = try evaluation.run(.applicable(method), progress: { _ in })
+
+        // Batches 2 and 0 in one session, written out, then batch 1 after reading the file back.
+        var journal = EvaluationJournal(settings: settings)
+        try journal.register(.applicable(method), steps: 1000, journalPath: "journal")
+        let key = EvaluationJournal.key(method: "dps", steps: 1000)
+        for index in [2, 0] {
+            journal.record(try evaluation.runBatch(method, index: index), key: key, batch: index, session: 0)
+        }
+        XCTAssertEqual(journal.finishedBatchCount([key]), 1, "batch 1 is missing, so only batch 0 leads")
+        XCTAssertNil(journal.result(key, batches: 3))
+        let url = temporaryURL()
+        defer { try? FileManager.default.removeItem(at: url) }
+        try journal.write(to: url)
+
+        var resumed = try EvaluationJournal(contentsOf: url, expected: settings)
+        XCTAssertFalse(resumed.contains(key, batch: 1))
+        resumed.record(try evaluation.runBatch(method, index: 1), key: key, batch: 1, session: 1)
+        XCTAssertEqual(resumed.finishedBatchCount([key]), 3)
+        let result = try XCTUnwrap(resumed.result(key, batches: 3))
+
+        // The journal rounds scores to 4 decimals, so they agree to half of 1e-4.
+        XCTAssertEqual(result.scores.count, 5)
+        for (journalled, direct) in zip(result.scores.psnr, single.scores.psnr) {
+            XCTAssertEqual(journalled, direct, accuracy: 5.1e-5)
+        }
+        for (journalled, direct) in zip(result.scores.ssim, single.scores.ssim) {
+            XCTAssertEqual(journalled, direct, accuracy: 5.1e-5)
+        }
+        for (journalled, direct) in zip(result.scores.dataConsistency, single.scores.dataConsistency) {
+            XCTAssertEqual(journalled, direct, accuracy: 5.1e-5)
+        }
+        XCTAssertEqual(result.scores.correctLabels, single.scores.correctLabels)
+        XCTAssertEqual(result.settings, method.settings)
+        XCTAssertEqual(resumed.sessions(of: [key], batches: 3), [0, 1])
+        XCTAssertEqual(resumed.result(key, batches: 1)?.scores.count, 2)
+    }
+
+    func testReadingRejectsOtherSettings() throws {
+        let url = temporaryURL()
+        defer { try? FileManager.default.removeItem(at: url) }
+        try EvaluationJournal(settings: settings).write(to: url)
+
+        var other = settings
+        other.batchSize = 4
+        XCTAssertThrowsError(try EvaluationJournal(contentsOf: url, expected: other)) { error in
+            let message = String(describing: error)
+            XCTAssertTrue(message.contains("batch size 2"), message)
+            XCTAssertTrue(message.contains("batch size 4"), message)
+            XCTAssertTrue(message.contains("choose another journal folder"), message)
+        }
+        XCTAssertNoThrow(try EvaluationJournal(contentsOf: url, expected: settings))
+    }
+
+    func testReadingRejectsOtherFiles() throws {
+        let url = temporaryURL()
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Data("{\"task\": 1}".utf8).write(to: url)
+        XCTAssertThrowsError(try EvaluationJournal(contentsOf: url, expected: settings)) { error in
+            XCTAssertTrue(String(describing: error).contains("is not a valid evaluation journal"), "\(error)")
+        }
+        let missing = temporaryURL()
+        XCTAssertThrowsError(try EvaluationJournal(contentsOf: missing, expected: settings)) { error in
+            XCTAssertTrue(String(describing: error).contains("cannot be read"), "\(error)")
+        }
+    }
+
+    func testRegisterRejectsChangedSettings() throws {
+        var journal = EvaluationJournal(settings: settings)
+        try journal.register(.applicable(NoiseMethod()), steps: 1000, journalPath: "journal")
+        XCTAssertNoThrow(try journal.register(.applicable(NoiseMethod()), steps: 1000, journalPath: "journal"))
+
+        var changed = NoiseMethod()
+        changed.settings = "noise, scale 0.5"
+        XCTAssertThrowsError(try journal.register(.applicable(changed), steps: 1000, journalPath: "journal")) { error in
+            let message = String(describing: error)
+            XCTAssertTrue(message.contains("noise, scale 0.3"), message)
+            XCTAssertTrue(message.contains("noise, scale 0.5"), message)
+        }
+        XCTAssertNoThrow(try journal.register(.applicable(changed), steps: 500, journalPath: "journal"), "another step count is another key")
+    }
+
+    func testNotApplicableConfigurationNeedsNoBatches() throws {
+        var journal = EvaluationJournal(settings: settings)
+        try journal.register(.notApplicable(name: "ddrm", reason: "no SVD"), steps: 20, journalPath: "journal")
+        let key = EvaluationJournal.key(method: "ddrm", steps: 20)
+        XCTAssertEqual(journal.finishedBatchCount([key]), journal.batchCount)
+        let result = try XCTUnwrap(journal.result(key, batches: 3))
+        XCTAssertFalse(result.isApplicable)
+        XCTAssertEqual(result.settings, "not applicable: no SVD")
+    }
+
+    func testFileChecksumIsFNV1a() throws {
+        let url = temporaryURL()
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Data().write(to: url)
+        XCTAssertEqual(try fileChecksum(url), "cbf29ce484222325")
+        try Data("a".utf8).write(to: url)
+        XCTAssertEqual(try fileChecksum(url), "af63dc4c8601ec8c")
+    }
+}

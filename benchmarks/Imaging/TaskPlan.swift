@@ -1,0 +1,181 @@
+import DEFTScoreMatching
+import Foundation
+import ImageReconstruction
+import Imaging
+import Tensors
+
+/// One method configuration of a task's run: a default that the tables report, or a
+/// point of the step sweep.
+struct PlannedConfiguration {
+    let key: String
+    let entry: MethodEntry
+    let steps: Int
+    let isSweep: Bool
+}
+
+/// The state of one task in a run: its journal, its fine-tuned h-network and the method
+/// configurations that its batches run.
+struct TaskPlan {
+    /// The step counts of the sweep; DPS always runs every step of the schedule.
+    static let sweepSteps: [String: [Int]] = [
+        "deft": [10, 20, 50, 100], "pigdm": [10, 20, 50, 100], "ddrm": [10, 20, 50, 100], "reddiff": [100, 250, 500, 1000],
+    ]
+    /// The step counts of the methods' defaults; DPS and A⁺y are added by name.
+    static let defaultSteps = ["deft": 100, "pigdm": 100, "ddrm": 20, "reddiff": 1000]
+
+    let task: ImagingTask
+    let journalURL: URL
+    var journal: EvaluationJournal
+    let evaluation: ReconstructionEvaluation
+    let configurations: [PlannedConfiguration]
+    /// The index of this run's session in the journal, once the run has recorded something.
+    private(set) var sessionIndex: Int?
+
+    var defaultKeys: [String] { configurations.filter { !$0.isSweep }.map(\.key) }
+    var sweepKeys: [String] { configurations.filter(\.isSweep).map(\.key) }
+
+    /// Loads the task's journal from the journal folder, or starts one; fine-tunes the
+    /// h-network when the journal has none, or loads the one it recorded; and registers every
+    /// configuration, checking it against the journal's.
+    static func prepare(
+        task: ImagingTask, options: BenchmarkOptions, settings: EvaluationJournal.Settings, session: EvaluationJournal.Session?,
+        prior: UNetNoisePredictor<Float>, classifier: FashionClassifier<Float>, fineTuningImages: Tensor<Float>,
+        evaluationImages: (images: Tensor<Float>, labels: [Int])
+    ) throws -> TaskPlan {
+        let folder = URL(fileURLWithPath: options.journalDirectory)
+        let journalURL = folder.appendingPathComponent("\(task.rawValue).json")
+        var journal = FileManager.default.fileExists(atPath: journalURL.path)
+            ? try EvaluationJournal(contentsOf: journalURL, expected: settings) : EvaluationJournal(settings: settings)
+        var sessionIndex: Int?
+
+        let likelihood: any GaussianObservationModel<Float> = task.observationModel()
+        let conditioning = TaskConditioning(task: task, likelihood: likelihood)
+        let network: ImageHTransformNetwork<Float>
+        let record: EvaluationJournal.FineTuning
+        if let recorded = journal.fineTuning {
+            let url = folder.appendingPathComponent(recorded.networkFile)
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw EvaluationJournalError(path: journalURL.path, reason: """
+                    records the h-network \(url.path), which is missing; restore it, or choose another journal folder to \
+                    fine-tune afresh
+                    """)
+            }
+            let steps = fineTuningConfiguration(options).training.steps
+            guard recorded.steps == steps else {
+                throw EvaluationJournalError(path: journalURL.path, reason: """
+                    records an h-network fine-tuned for \(recorded.steps) steps, but this run asks for \(steps); \
+                    run with --finetune-steps \(recorded.steps) or choose another journal folder
+                    """)
+            }
+            network = try loadFineTunedNetwork(contentsOf: url, task: task).network
+            record = recorded
+        } else {
+            guard let session else {
+                throw EvaluationJournalError(path: journalURL.path, reason: """
+                    has no fine-tuned h-network for \(task.rawValue), so there is nothing to report; run without \
+                    --time-limit 0 to fine-tune and sample
+                    """)
+            }
+            journal.sessions.append(session)
+            sessionIndex = journal.sessions.count - 1
+            let fineTuned = fineTuneDEFT(
+                task: task, prior: prior, images: fineTuningImages, configuration: fineTuningConfiguration(options)
+            ) { report in
+                log(String(
+                    format: "%@: fine-tuning step %d/%d, loss %.4f, %.2f steps/s", task.rawValue, report.step, report.totalSteps,
+                    report.loss, report.stepsPerSecond))
+            }
+            log(String(
+                format: "%@: fine-tuned in %.1f s, read-out step t* = %d calibrated in %.1f s of it", task.rawValue, fineTuned.seconds,
+                fineTuned.estimateTimestep, fineTuned.calibrationSeconds))
+            let networkFile = "\(task.rawValue)-h-network.safetensors"
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try fineTuned.save(to: folder.appendingPathComponent(networkFile), prior: options.priorPath)
+            network = fineTuned.network
+            record = EvaluationJournal.FineTuning(
+                networkFile: networkFile, steps: fineTuned.configuration.training.steps, seconds: fineTuned.seconds, calibrationSeconds: fineTuned.calibrationSeconds,
+                estimateTimestep: fineTuned.estimateTimestep, session: sessionIndex!)
+            journal.fineTuning = record
+            try journal.write(to: journalURL)
+        }
+
+        // The defaults, then the sweep's other step counts.
+        func deft(steps: Int) -> MethodEntry {
+            .applicable(DEFTMethod(
+                prior: prior, network: network, conditioning: conditioning,
+                sampling: DEFTSampling(steps: steps, estimateTimestep: record.estimateTimestep), fineTuningSeconds: record.seconds))
+        }
+        func baseline(_ name: String, steps: Int?) throws -> MethodEntry {
+            switch name {
+            case "pigdm": return try MethodCatalogue.baseline(name, task: task, likelihood: likelihood, prior: prior, steps: BaselineSteps(pigdm: steps))
+            case "ddrm": return try MethodCatalogue.baseline(name, task: task, likelihood: likelihood, prior: prior, steps: BaselineSteps(ddrm: steps))
+            case "reddiff": return try MethodCatalogue.baseline(name, task: task, likelihood: likelihood, prior: prior, steps: BaselineSteps(reddiff: steps))
+            default: return try MethodCatalogue.baseline(name, task: task, likelihood: likelihood, prior: prior)
+            }
+        }
+        var configurations: [PlannedConfiguration] = []
+        func add(_ entry: MethodEntry, steps: Int, isSweep: Bool) {
+            configurations.append(PlannedConfiguration(
+                key: EvaluationJournal.key(method: entry.name, steps: steps), entry: entry, steps: steps, isSweep: isSweep))
+        }
+        add(deft(steps: defaultSteps["deft"]!), steps: defaultSteps["deft"]!, isSweep: false)
+        for name in MethodCatalogue.baselineNames {
+            let steps = defaultSteps[name] ?? prior.schedule.count
+            add(try baseline(name, steps: name == "dps" ? nil : steps), steps: steps, isSweep: false)
+        }
+        add(MethodCatalogue.pseudoInverse(task: task, likelihood: likelihood), steps: 0, isSweep: false)
+        let applicable = Set(configurations.filter { if case .applicable = $0.entry { return true } else { return false } }.map(\.entry.name))
+        for (name, stepCounts) in sweepSteps.sorted(by: { $0.key < $1.key }) where applicable.contains(name) {
+            for steps in stepCounts where steps != defaultSteps[name] && steps <= prior.schedule.count {
+                add(name == "deft" ? deft(steps: steps) : try baseline(name, steps: steps), steps: steps, isSweep: true)
+            }
+        }
+        for configuration in configurations {
+            try journal.register(configuration.entry, steps: configuration.steps, journalPath: journalURL.path)
+        }
+
+        let evaluation = ReconstructionEvaluation(
+            task: task, likelihood: likelihood, classifier: classifier,
+            truth: evaluationImages.images.slice(alongAxis: 0, 0..<settings.imageCount),
+            labels: Array(evaluationImages.labels[0..<settings.imageCount]), batchSize: settings.batchSize, seed: settings.seed)
+        return TaskPlan(
+            task: task, journalURL: journalURL, journal: journal, evaluation: evaluation, configurations: configurations,
+            sessionIndex: sessionIndex)
+    }
+
+    /// Runs `configuration` on batch `index`, records it under this run's session and
+    /// writes the journal.
+    mutating func runBatch(_ configuration: PlannedConfiguration, index: Int, session: EvaluationJournal.Session) throws -> BatchOutcome {
+        guard case .applicable(let method) = configuration.entry else {
+            preconditionFailure("TaskPlan: \(configuration.key) does not apply to \(task.rawValue)")
+        }
+        let outcome = try evaluation.runBatch(method, index: index)
+        if sessionIndex == nil {
+            journal.sessions.append(session)
+            sessionIndex = journal.sessions.count - 1
+        }
+        journal.record(outcome, key: configuration.key, batch: index, session: sessionIndex!)
+        try journal.write(to: journalURL)
+        return outcome
+    }
+
+    /// The mean seconds of the configuration's recorded batches, nil before its first.
+    func meanBatchSeconds(_ key: String) -> Double? {
+        guard let batches = journal.configurations[key]?.batches, !batches.isEmpty else { return nil }
+        return batches.map(\.seconds).reduce(0, +) / Double(batches.count)
+    }
+
+    /// Returns the library's fine-tuning defaults, with `--finetune-steps` when given.
+    static func fineTuningConfiguration(_ options: BenchmarkOptions) -> DEFTImageFineTuningConfiguration {
+        let defaults = DEFTImageFineTuningConfiguration.defaultTraining
+        guard let steps = options.fineTuningSteps else {
+            return DEFTImageFineTuningConfiguration(training: defaults, seed: options.seed)
+        }
+        // The warm-up must end before the last step, so short runs get a tenth of their steps.
+        let training = DEFTTrainingConfiguration(
+            steps: steps, batchSize: defaults.batchSize, learningRate: defaults.learningRate, finalLearningRate: defaults.finalLearningRate,
+            warmupSteps: Swift.min(defaults.warmupSteps, steps / 10), averageDecay: defaults.averageDecay,
+            maximumGradientNorm: defaults.maximumGradientNorm, reportInterval: Swift.max(1, Swift.min(defaults.reportInterval, steps / 10)))
+        return DEFTImageFineTuningConfiguration(training: training, seed: options.seed)
+    }
+}
