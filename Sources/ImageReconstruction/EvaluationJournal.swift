@@ -5,14 +5,15 @@ import Tensors
 /// The per-batch scores and times of a long evaluation on one task, kept in a JSON file so
 /// that a run that stops loses at most the batches in progress and a later run resumes it.
 ///
-/// A configuration is one method at one setting (such as "deft/100"); its batches are the
+/// A configuration is one method at one setting (such as "deft/100"). Its batches are the
 /// `ReconstructionEvaluation` batches of `batchSize` images. Each batch draws from its own
-/// random stream, so the results that a resumed run assembles are the ones an
-/// uninterrupted run gives, up to the rounding of the stored scores to 4 decimals.
+/// random stream, so with the same build on the same hardware the results that a resumed
+/// run assembles are the ones an uninterrupted run gives, up to the rounding of the stored
+/// scores to 4 decimals.
 ///
-/// The journal also records each session that added to it, with the prior's training step
-/// time measured in that session, and the fine-tuning of the task's h-network, so that
-/// times are compared only with times from the same session.
+/// The journal also records each session that added to it (its commit, processor, and the
+/// prior's training step time measured in it) and the fine-tuning of the task's h-network,
+/// whose time is compared with the prior's step time from the same session.
 public struct EvaluationJournal: Codable {
     /// What every batch of the journal depends on; a run with other settings cannot resume it.
     public struct Settings: Codable, Equatable, Sendable {
@@ -44,13 +45,16 @@ public struct EvaluationJournal: Codable {
         public var loadAverage: String?
         /// The median wall time of one training step of the prior, measured in this session.
         public var priorStepSeconds: Double
+        /// The source's git commit, nil where unknown.
+        public var commit: String?
 
-        public init(started: String, processor: String, cores: Int, loadAverage: String?, priorStepSeconds: Double) {
+        public init(started: String, processor: String, cores: Int, loadAverage: String?, priorStepSeconds: Double, commit: String?) {
             self.started = started
             self.processor = processor
             self.cores = cores
             self.loadAverage = loadAverage
             self.priorStepSeconds = priorStepSeconds
+            self.commit = commit
         }
     }
 
@@ -58,7 +62,9 @@ public struct EvaluationJournal: Codable {
     public struct FineTuning: Codable, Sendable {
         /// The network's file name, in the journal's folder.
         public var networkFile: String
-        /// The training steps.
+        /// The FNV-1a checksum of the network's file (`fileChecksum(_:)`).
+        public var networkChecksum: String
+        /// The number of training steps.
         public var steps: Int
         public var seconds: Double
         public var calibrationSeconds: Double
@@ -66,8 +72,12 @@ public struct EvaluationJournal: Codable {
         /// The index of the session that fine-tuned, in `sessions`.
         public var session: Int
 
-        public init(networkFile: String, steps: Int, seconds: Double, calibrationSeconds: Double, estimateTimestep: Int, session: Int) {
+        public init(
+            networkFile: String, networkChecksum: String, steps: Int, seconds: Double, calibrationSeconds: Double, estimateTimestep: Int,
+            session: Int
+        ) {
             self.networkFile = networkFile
+            self.networkChecksum = networkChecksum
             self.steps = steps
             self.seconds = seconds
             self.calibrationSeconds = calibrationSeconds
@@ -134,10 +144,11 @@ public struct EvaluationJournal: Codable {
         } catch {
             throw EvaluationJournalError(path: url.path, reason: "is not a valid evaluation journal: \(error)")
         }
-        guard settings == expected else {
+        let differences = Self.differences(recorded: settings, requested: expected)
+        guard differences.isEmpty else {
             throw EvaluationJournalError(path: url.path, reason: """
-                was made with other settings (\(Self.describe(settings))) than this run's (\(Self.describe(expected))); \
-                run with the journal's settings or choose another journal folder
+                was made with other settings than this run's: \(differences.joined(separator: "; ")). Run with the journal's \
+                settings, or choose another journal folder to start afresh
                 """)
         }
     }
@@ -146,17 +157,31 @@ public struct EvaluationJournal: Codable {
     /// write leaves the previous journal whole.
     public func write(to url: URL) throws {
         let encoder = JSONEncoder()
-        // Compact, because a finished journal holds some 70 000 scores per task.
+        // Compact, because a finished journal contains some 70 000 scores per task.
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try writeAtomically(try encoder.encode(self), to: url)
     }
 
-    private static func describe(_ settings: Settings) -> String {
-        """
-        task \(settings.task), seed \(settings.seed), \(settings.imageCount) images, batch size \(settings.batchSize), \
-        prior checksum \(settings.priorChecksum), classifier checksum \(settings.classifierChecksum)
-        """
+    /// Returns one phrase for each setting that differs, such as "batch size 32 in the journal, 16 in this run".
+    private static func differences(recorded: Settings, requested: Settings) -> [String] {
+        var phrases: [String] = []
+        func compare<Value: Equatable>(_ name: String, _ journal: Value, _ run: Value) {
+            if journal != run {
+                phrases.append("\(name) \(journal) in the journal, \(run) in this run")
+            }
+        }
+        compare("task", recorded.task, requested.task)
+        compare("seed", recorded.seed, requested.seed)
+        compare("image count", recorded.imageCount, requested.imageCount)
+        compare("batch size", recorded.batchSize, requested.batchSize)
+        if recorded.priorChecksum != requested.priorChecksum {
+            phrases.append("the prior's weight file is not the one the journal was made with")
+        }
+        if recorded.classifierChecksum != requested.classifierChecksum {
+            phrases.append("the classifier's weight file is not the one the journal was made with")
+        }
+        return phrases
     }
 
     // MARK: Recording
@@ -220,16 +245,21 @@ public struct EvaluationJournal: Codable {
 
     // MARK: Results
 
-    /// The number of leading batches that every configuration in `keys` has finished.
+    /// Returns the number of leading batches that every configuration in `keys` has
+    /// finished. A configuration that does not apply counts as finished, an unknown key as
+    /// unfinished.
     public func finishedBatchCount(_ keys: [String]) -> Int {
         var count = 0
-        while count < batchCount, keys.allSatisfy({ key in configurations[key]?.isApplicable == false || contains(key, batch: count) }) {
+        func finished(_ key: String) -> Bool {
+            configurations[key]?.isApplicable == false || contains(key, batch: count)
+        }
+        while count < batchCount, keys.allSatisfy(finished) {
             count += 1
         }
         return count
     }
 
-    /// The number of images in the first `batches` batches.
+    /// Returns the number of images in the first `batches` batches.
     public func imageCount(batches: Int) -> Int {
         Swift.min(batches * settings.batchSize, settings.imageCount)
     }
@@ -262,10 +292,29 @@ public struct EvaluationJournal: Codable {
             trainedParameterCount: configuration.trainedParameterCount)
     }
 
-    /// The indices of the sessions that recorded the first `batches` batches of `keys`.
+    /// Returns the indices of the sessions that recorded the first `batches` batches of `keys`.
     public func sessions(of keys: [String], batches: Int) -> [Int] {
         let indices = keys.compactMap { configurations[$0] }.flatMap { $0.batches.filter { $0.index < batches }.map(\.session) }
         return Array(Set(indices)).sorted()
+    }
+
+    /// Returns the batches among the first `batches` whose configurations in `keys` ran in
+    /// more than one session, each with the session of every configuration, so that a
+    /// table can flag times measured apart.
+    public func splitBatches(of keys: [String], batches: Int) -> [(batch: Int, sessions: [String: Int])] {
+        var split: [(batch: Int, sessions: [String: Int])] = []
+        for index in 0..<Swift.min(batches, batchCount) {
+            var sessions: [String: Int] = [:]
+            for key in keys {
+                if let batch = configurations[key]?.batches.first(where: { $0.index == index }) {
+                    sessions[key] = batch.session
+                }
+            }
+            if Set(sessions.values).count > 1 {
+                split.append((index, sessions))
+            }
+        }
+        return split
     }
 }
 

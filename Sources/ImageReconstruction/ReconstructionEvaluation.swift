@@ -178,6 +178,12 @@ public struct BatchOutcome {
     public let scores: ReconstructionScores
     /// Wall-clock seconds of `reconstruct`, scoring excluded.
     public let seconds: Double
+
+    public init(reconstructions: Tensor<Float>, scores: ReconstructionScores, seconds: Double) {
+        self.reconstructions = reconstructions
+        self.scores = scores
+        self.seconds = seconds
+    }
 }
 
 /// Formats seconds as "42 s", "3 min 20 s" or "2 h 5 min".

@@ -88,8 +88,8 @@ final class EvaluationJournalTests: XCTestCase {
         other.batchSize = 4
         XCTAssertThrowsError(try EvaluationJournal(contentsOf: url, expected: other)) { error in
             let message = String(describing: error)
-            XCTAssertTrue(message.contains("batch size 2"), message)
-            XCTAssertTrue(message.contains("batch size 4"), message)
+            XCTAssertTrue(message.contains("batch size 2 in the journal, 4 in this run"), message)
+            XCTAssertFalse(message.contains("seed"), "only the settings that differ are named: \(message)")
             XCTAssertTrue(message.contains("choose another journal folder"), message)
         }
         XCTAssertNoThrow(try EvaluationJournal(contentsOf: url, expected: settings))
@@ -131,6 +131,65 @@ final class EvaluationJournalTests: XCTestCase {
         let result = try XCTUnwrap(journal.result(key, batches: 3))
         XCTAssertFalse(result.isApplicable)
         XCTAssertEqual(result.settings, "not applicable: no SVD")
+    }
+
+    func testFinishedBatchesSkipNotApplicable() throws {
+        let evaluation = makeEvaluation()
+        var journal = EvaluationJournal(settings: settings)
+        try journal.register(.applicable(NoiseMethod()), steps: 1000, journalPath: "journal")
+        try journal.register(.notApplicable(name: "ddrm", reason: "no SVD"), steps: 20, journalPath: "journal")
+        let (noise, ddrm) = (EvaluationJournal.key(method: "dps", steps: 1000), EvaluationJournal.key(method: "ddrm", steps: 20))
+        for index in 0..<2 {
+            journal.record(try evaluation.runBatch(NoiseMethod(), index: index), key: noise, batch: index, session: 0)
+        }
+        XCTAssertEqual(journal.finishedBatchCount([noise, ddrm]), 2)
+        XCTAssertEqual(journal.finishedBatchCount([noise, ddrm, "pigdm/100"]), 0, "an unknown key has no batches")
+        XCTAssertEqual(journal.imageCount(batches: 2), 4)
+        XCTAssertEqual(journal.imageCount(batches: 3), 5)
+    }
+
+    func testSplitBatchesNameSessions() throws {
+        let evaluation = makeEvaluation()
+        var journal = EvaluationJournal(settings: settings)
+        var other = NoiseMethod()
+        other.name = "deft"
+        try journal.register(.applicable(NoiseMethod()), steps: 1000, journalPath: "journal")
+        try journal.register(.applicable(other), steps: 100, journalPath: "journal")
+        let keys = [EvaluationJournal.key(method: "dps", steps: 1000), EvaluationJournal.key(method: "deft", steps: 100)]
+
+        // Batch 0 of both in session 0; batch 1 of dps in session 0 and of deft in session 1.
+        journal.record(try evaluation.runBatch(NoiseMethod(), index: 0), key: keys[0], batch: 0, session: 0)
+        journal.record(try evaluation.runBatch(other, index: 0), key: keys[1], batch: 0, session: 0)
+        journal.record(try evaluation.runBatch(NoiseMethod(), index: 1), key: keys[0], batch: 1, session: 0)
+        journal.record(try evaluation.runBatch(other, index: 1), key: keys[1], batch: 1, session: 1)
+
+        let split = journal.splitBatches(of: keys, batches: 2)
+        XCTAssertEqual(split.map(\.batch), [1])
+        XCTAssertEqual(split.first?.sessions, ["dps/1000": 0, "deft/100": 1])
+        XCTAssertTrue(journal.splitBatches(of: keys, batches: 1).isEmpty)
+        XCTAssertEqual(journal.sessions(of: keys, batches: 2), [0, 1])
+    }
+
+    func testNonFiniteScoresSurviveFile() throws {
+        var journal = EvaluationJournal(settings: settings)
+        try journal.register(.applicable(NoiseMethod()), steps: 1000, journalPath: "journal")
+        var scores = ReconstructionScores()
+        scores.psnr = [.infinity, 20]
+        scores.ssim = [1, 0.5]
+        scores.correctLabels = [true, false]
+        scores.dataConsistency = [.nan, -.infinity]
+        let key = EvaluationJournal.key(method: "dps", steps: 1000)
+        journal.record(BatchOutcome(reconstructions: Tensor(shape: [2, 1, 1, 1], repeating: 0), scores: scores, seconds: 1), key: key, batch: 0, session: 0)
+
+        let url = temporaryURL()
+        defer { try? FileManager.default.removeItem(at: url) }
+        try journal.write(to: url)
+        let read = try EvaluationJournal(contentsOf: url, expected: settings)
+        let batch = try XCTUnwrap(read.configurations[key]?.batches.first)
+        XCTAssertEqual(batch.psnr, [.infinity, 20])
+        XCTAssertTrue(batch.dataConsistency[0].isNaN)
+        XCTAssertEqual(batch.dataConsistency[1], -.infinity)
+        XCTAssertEqual(batch.correctLabels, [true, false])
     }
 
     func testFileChecksumIsFNV1a() throws {

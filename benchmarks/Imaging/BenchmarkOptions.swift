@@ -15,7 +15,8 @@ struct BenchmarkOptions {
         PSNR reaches DPS's at 1000 steps. Times the prior's training step in each session.
 
         The run goes batch by batch: batch 0 of every method on every task, then batch 1,
-        and so on, so that every method's batch b runs in the same session. Each finished
+        and so on, so that all methods of a task run its batch b in the same session unless
+        the run is killed in the middle of it. Each finished
         batch and each fine-tuned network is saved in the journal folder at once, and a
         later run with the same settings resumes where the last one stopped. Writes the
         tables, over the leading batches that every method has finished, into --results
@@ -35,9 +36,11 @@ struct BenchmarkOptions {
           --results FILE          Markdown file to update (default benchmarks/RESULTS.md)
           --journal DIR           folder of the per-task journals and h-networks (default benchmarks/imaging-journal)
           --sweep-images N        run the sweep's other step counts on the batches of the first N images only (default: all)
-          --time-limit MINUTES    start no batch that would end after this many minutes, judged by the
-                                  mean time of the method's earlier batches; 0 runs nothing and writes
-                                  the tables from the journals (default: no limit)
+          --time-limit MINUTES    start no task's batch whose methods would end after this many minutes,
+                                  judged by their earlier batches' mean times (a method's first batch
+                                  counts as 0 s, and fine-tuning is not checked, so a first run can
+                                  overshoot by a batch); 0 runs nothing and writes the tables from the
+                                  journals (default: no limit)
           --help                  show this text
         """
 
@@ -56,7 +59,8 @@ struct BenchmarkOptions {
     var sweepImageCount: Int?
     /// Minutes after which no batch starts; nil for no limit.
     var timeLimitMinutes: Double?
-    /// The command line as given, for the results page.
+    /// The command line as given without `--time-limit`, for the results page, since a
+    /// run repeats it with any limit.
     var commandLine = "benchmark-imaging"
 
     struct InvalidOption: Error, CustomStringConvertible {
@@ -64,8 +68,19 @@ struct BenchmarkOptions {
     }
 
     init(arguments: [String]) throws {
-        if !arguments.isEmpty {
-            commandLine += " " + arguments.joined(separator: " ")
+        var shown: [String] = []
+        var skipsValue = false
+        for argument in arguments {
+            if skipsValue {
+                skipsValue = false
+            } else if argument == "--time-limit" {
+                skipsValue = true
+            } else {
+                shown.append(argument)
+            }
+        }
+        if !shown.isEmpty {
+            commandLine += " " + shown.joined(separator: " ")
         }
         var index = 0
         func integer(_ name: String, _ text: String, _ range: ClosedRange<Int>) throws -> Int {
@@ -99,7 +114,7 @@ struct BenchmarkOptions {
             case "--data": dataDirectory = URL(fileURLWithPath: value)
             case "--results": resultsPath = value
             case "--journal": journalDirectory = value
-            case "--sweep-images": sweepImageCount = try integer(name, value, 0...1000)
+            case "--sweep-images": sweepImageCount = try integer(name, value, 1...1000)
             case "--time-limit":
                 guard let minutes = Double(value), minutes.isFinite, minutes >= 0 else {
                     throw InvalidOption(description: "invalid value '\(value)' for --time-limit: expected minutes, a number of at least 0")

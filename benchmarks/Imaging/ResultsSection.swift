@@ -9,8 +9,6 @@ struct ResultsSection {
 
     let options: BenchmarkOptions
     let benchmarks: [TaskBenchmark]
-    /// The wall time of this run, which may be one of several sessions.
-    let runSeconds: Double
 
     var markdown: String {
         let fineTuning = TaskPlan.fineTuningConfiguration(options).training
@@ -18,17 +16,19 @@ struct ResultsSection {
         for session in benchmarks.flatMap(\.sessions) {
             sessions[session.started] = session
         }
+        let commits = Set(sessions.values.map { $0.commit ?? "unknown" })
         let sessionLines = sessions.values.sorted { $0.started < $1.started }.map { session in
             String(
-                format: "- %@: %@, %d cores, one-minute load average %@ at the start; prior training step (batch %d) %.3f s",
-                session.started, session.processor, session.cores, session.loadAverage ?? "unknown", PriorStepTiming.batchSize,
-                session.priorStepSeconds)
+                format: "- %@, commit %@: %@, %d cores, one-minute load average %@ at the start; prior training step (batch %d) %.3f s",
+                session.started, session.commit ?? "unknown", session.processor, session.cores, session.loadAverage ?? "unknown",
+                PriorStepTiming.batchSize, session.priorStepSeconds)
         }
         var text = """
             ## Imaging: DEFT against the training-free baselines
 
             Command, from the repository root, repeated until every batch has run (each run
-            resumes from the journals in `\(options.journalDirectory)`):
+            resumes from the journals in `\(options.journalDirectory)`, and may add
+            `--time-limit MINUTES` to stop in time):
 
             ```sh
             swift build -c release --product benchmark-imaging
@@ -37,8 +37,9 @@ struct ResultsSection {
 
             Seed \(options.seed), \(options.batchSize) images per sampler call, DEFT fine-tuned for \(fineTuning.steps) steps of \
             \(fineTuning.batchSize) images per task. Each table is over the leading evaluation images that every method has \
-            finished; the evaluation set is the first \(options.imageCount) test images. Every method's batch of the same \
-            images ran in the same session, so sampling times compare within a session. The sessions behind these tables:
+            finished; the evaluation set is the first \(options.imageCount) test images. All methods of a task run each batch \
+            in one session unless a run stopped in the middle of it, and such batches are listed under the task's table. \
+            The sessions behind these tables\(commits.count > 1 ? ", which ran different commits" : ""):
 
             \(sessionLines.joined(separator: "\n"))
 
@@ -59,9 +60,14 @@ struct ResultsSection {
 
                 DEFT's fine-tuning took \(formattedDuration(benchmark.fineTuning.seconds)), calibration of the read-out \
                 included, \(String(format: "%.1f", share)) % of the prior's estimated training time (\(PriorStepTiming.shippedSteps) \
-                steps at the step time measured in the same session, \(formattedDuration(priorTraining))).
+                steps at the step time measured in the same session, \(benchmark.fineTuningSession.started), \
+                \(formattedDuration(priorTraining))).
 
                 """
+            for split in benchmark.splitBatches {
+                let parts = split.sessions.sorted { $0.key < $1.key }.map { "\($0.key) in \($0.value)" }
+                text += "Batch \(split.batch + 1) ran in more than one session: \(parts.joined(separator: ", ")).\n"
+            }
         }
 
         text += """
@@ -83,8 +89,11 @@ struct ResultsSection {
                 dps.map { String(format: "%.3f", $0.secondsPerImage) } ?? "—",
             ]
             for method in ["deft", "pigdm", "ddrm", "reddiff"] {
-                if !benchmark.sweep.contains(where: { $0.method == method }) {
+                let applies = benchmark.report.results.contains { $0.name == method && $0.isApplicable }
+                if !applies {
                     cells.append("not applicable")
+                } else if !benchmark.sweep.contains(where: { $0.method == method }) {
+                    cells.append("not run")
                 } else if let point = benchmark.timeToReachDPS(method) {
                     cells.append(String(format: "%.3f s (%d)", point.secondsPerImage, point.steps))
                 } else {

@@ -23,8 +23,13 @@ struct TaskBenchmark {
     /// is over the same images.
     let sweep: [SweepPoint]
     let sweepImageCount: Int
-    /// The journal's sessions that recorded the reported batches.
+    /// The journal's sessions that fine-tuned or recorded the reported batches.
     let sessions: [EvaluationJournal.Session]
+    /// The session that fine-tuned.
+    let fineTuningSession: EvaluationJournal.Session
+    /// The reported batches whose methods ran in more than one session, with the session
+    /// start of each method configuration.
+    let splitBatches: [(batch: Int, sessions: [String: String])]
 
     /// DPS's mean PSNR at its published 1000 steps, over the sweep's images.
     var dpsPSNR: Double? {
@@ -50,14 +55,24 @@ struct TaskBenchmark {
 
         task = plan.task
         self.fineTuning = fineTuning
-        fineTuningPriorStepSeconds = journal.sessions[fineTuning.session].priorStepSeconds
+        fineTuningSession = journal.sessions[fineTuning.session]
+        fineTuningPriorStepSeconds = fineTuningSession.priorStepSeconds
         report = ReconstructionReport(
             task: plan.task, imageCount: journal.imageCount(batches: batches), seed: journal.settings.seed, results: results)
-        sessions = journal.sessions(of: plan.defaultKeys, batches: batches).map { journal.sessions[$0] }
 
         // The diffusion methods' defaults are points of the sweep too.
         let sweepBatches = Swift.min(batches, journal.finishedBatchCount(plan.defaultKeys + plan.sweepKeys))
         sweepImageCount = journal.imageCount(batches: sweepBatches)
+        let sessionIndices = Set(journal.sessions(of: plan.defaultKeys, batches: batches))
+            .union(journal.sessions(of: plan.sweepKeys, batches: sweepBatches)).union([fineTuning.session])
+        sessions = sessionIndices.sorted().map { journal.sessions[$0] }
+        // The sweep's batches first, since they cover more configurations.
+        let split = journal.splitBatches(of: plan.defaultKeys + plan.sweepKeys, batches: sweepBatches)
+            + journal.splitBatches(of: plan.defaultKeys, batches: batches)
+        var seen = Set<Int>()
+        splitBatches = split.filter { seen.insert($0.batch).inserted }.sorted { $0.batch < $1.batch }.map { entry in
+            (entry.batch, entry.sessions.mapValues { journal.sessions[$0].started })
+        }
         var sweep: [SweepPoint] = []
         if sweepBatches >= 1 {
             for configuration in plan.configurations where configuration.entry.name != "pinv" {

@@ -34,18 +34,32 @@ struct TaskPlan {
     var defaultKeys: [String] { configurations.filter { !$0.isSweep }.map(\.key) }
     var sweepKeys: [String] { configurations.filter(\.isSweep).map(\.key) }
 
-    /// Loads the task's journal from the journal folder, or starts one; fine-tunes the
-    /// h-network when the journal has none, or loads the one it recorded; and registers every
-    /// configuration, checking it against the journal's.
+    /// Loads the task's journal from the journal folder, or starts one. Fine-tunes the
+    /// h-network when the journal has none, or else loads the one it recorded. Then
+    /// registers every configuration, checking it against the journal's. Returns nil when
+    /// `session` is nil (the tables alone) and the task has no journal yet.
     static func prepare(
         task: ImagingTask, options: BenchmarkOptions, settings: EvaluationJournal.Settings, session: EvaluationJournal.Session?,
         prior: UNetNoisePredictor<Float>, classifier: FashionClassifier<Float>, fineTuningImages: Tensor<Float>,
         evaluationImages: (images: Tensor<Float>, labels: [Int])
-    ) throws -> TaskPlan {
+    ) throws -> TaskPlan? {
         let folder = URL(fileURLWithPath: options.journalDirectory)
         let journalURL = folder.appendingPathComponent("\(task.rawValue).json")
-        var journal = FileManager.default.fileExists(atPath: journalURL.path)
-            ? try EvaluationJournal(contentsOf: journalURL, expected: settings) : EvaluationJournal(settings: settings)
+        let exists = FileManager.default.fileExists(atPath: journalURL.path)
+        if !exists && session == nil {
+            log("\(task.rawValue): no journal at \(journalURL.path) yet, so no table; run without --time-limit 0 to start it")
+            return nil
+        }
+        var journal = exists ? try EvaluationJournal(contentsOf: journalURL, expected: settings) : EvaluationJournal(settings: settings)
+        if let commit = session?.commit {
+            let others = Set(journal.sessions.compactMap(\.commit)).subtracting([commit])
+            if !others.isEmpty {
+                log("""
+                    warning: \(journalURL.path) has batches from commit \(others.sorted().joined(separator: ", ")), this run is \
+                    \(commit); if a change since then alters results, choose another journal folder
+                    """)
+            }
+        }
         var sessionIndex: Int?
 
         let likelihood: any GaussianObservationModel<Float> = task.observationModel()
@@ -67,14 +81,18 @@ struct TaskPlan {
                     run with --finetune-steps \(recorded.steps) or choose another journal folder
                     """)
             }
+            guard try fileChecksum(url) == recorded.networkChecksum else {
+                throw EvaluationJournalError(path: journalURL.path, reason: """
+                    records the h-network \(url.path) with checksum \(recorded.networkChecksum), but the file has changed; \
+                    restore it, or choose another journal folder to fine-tune afresh
+                    """)
+            }
             network = try loadFineTunedNetwork(contentsOf: url, task: task).network
             record = recorded
         } else {
             guard let session else {
-                throw EvaluationJournalError(path: journalURL.path, reason: """
-                    has no fine-tuned h-network for \(task.rawValue), so there is nothing to report; run without \
-                    --time-limit 0 to fine-tune and sample
-                    """)
+                log("\(task.rawValue): \(journalURL.path) has no fine-tuned h-network yet, so no table")
+                return nil
             }
             journal.sessions.append(session)
             sessionIndex = journal.sessions.count - 1
@@ -90,10 +108,11 @@ struct TaskPlan {
                 fineTuned.estimateTimestep, fineTuned.calibrationSeconds))
             let networkFile = "\(task.rawValue)-h-network.safetensors"
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            try fineTuned.save(to: folder.appendingPathComponent(networkFile), prior: options.priorPath)
+            let networkURL = folder.appendingPathComponent(networkFile)
+            try fineTuned.save(to: networkURL, prior: options.priorPath)
             network = fineTuned.network
             record = EvaluationJournal.FineTuning(
-                networkFile: networkFile, steps: fineTuned.configuration.training.steps, seconds: fineTuned.seconds, calibrationSeconds: fineTuned.calibrationSeconds,
+                networkFile: networkFile, networkChecksum: try fileChecksum(networkURL), steps: fineTuned.configuration.training.steps, seconds: fineTuned.seconds, calibrationSeconds: fineTuned.calibrationSeconds,
                 estimateTimestep: fineTuned.estimateTimestep, session: sessionIndex!)
             journal.fineTuning = record
             try journal.write(to: journalURL)
@@ -118,15 +137,17 @@ struct TaskPlan {
             configurations.append(PlannedConfiguration(
                 key: EvaluationJournal.key(method: entry.name, steps: steps), entry: entry, steps: steps, isSweep: isSweep))
         }
-        add(deft(steps: defaultSteps["deft"]!), steps: defaultSteps["deft"]!, isSweep: false)
+        // The catalogue clamps step counts to the schedule, and so do the keys.
+        let deftSteps = Swift.min(defaultSteps["deft"]!, prior.schedule.count)
+        add(deft(steps: deftSteps), steps: deftSteps, isSweep: false)
         for name in MethodCatalogue.baselineNames {
-            let steps = defaultSteps[name] ?? prior.schedule.count
+            let steps = Swift.min(defaultSteps[name] ?? prior.schedule.count, prior.schedule.count)
             add(try baseline(name, steps: name == "dps" ? nil : steps), steps: steps, isSweep: false)
         }
         add(MethodCatalogue.pseudoInverse(task: task, likelihood: likelihood), steps: 0, isSweep: false)
         let applicable = Set(configurations.filter { if case .applicable = $0.entry { return true } else { return false } }.map(\.entry.name))
         for (name, stepCounts) in sweepSteps.sorted(by: { $0.key < $1.key }) where applicable.contains(name) {
-            for steps in stepCounts where steps != defaultSteps[name] && steps <= prior.schedule.count {
+            for steps in stepCounts where steps <= prior.schedule.count && !configurations.contains(where: { $0.key == EvaluationJournal.key(method: name, steps: steps) }) {
                 add(name == "deft" ? deft(steps: steps) : try baseline(name, steps: steps), steps: steps, isSweep: true)
             }
         }
@@ -159,7 +180,7 @@ struct TaskPlan {
         return outcome
     }
 
-    /// The mean seconds of the configuration's recorded batches, nil before its first.
+    /// Returns the mean seconds of the configuration's recorded batches, nil before its first.
     func meanBatchSeconds(_ key: String) -> Double? {
         guard let batches = journal.configurations[key]?.batches, !batches.isEmpty else { return nil }
         return batches.map(\.seconds).reduce(0, +) / Double(batches.count)

@@ -34,7 +34,7 @@ do {
         let formatter = ISO8601DateFormatter()
         session = EvaluationJournal.Session(
             started: formatter.string(from: start), processor: processorName(), cores: ProcessInfo.processInfo.activeProcessorCount,
-            loadAverage: loadAtStart, priorStepSeconds: priorStep.median)
+            loadAverage: loadAtStart, priorStepSeconds: priorStep.median, commit: sourceCommit())
     }
 
     let priorChecksum = try fileChecksum(priorURL)
@@ -45,29 +45,35 @@ do {
         let settings = EvaluationJournal.Settings(
             task: task.rawValue, seed: options.seed, imageCount: options.imageCount, batchSize: options.batchSize,
             priorChecksum: priorChecksum, classifierChecksum: classifierChecksum)
-        plans.append(try TaskPlan.prepare(
+        let plan = try TaskPlan.prepare(
             task: task, options: options, settings: settings, session: session, prior: prior, classifier: classifier,
-            fineTuningImages: fineTuningImages, evaluationImages: evaluation))
+            fineTuningImages: fineTuningImages, evaluationImages: evaluation)
+        if let plan {
+            plans.append(plan)
+        }
     }
 
-    // Batch b of every configuration of every task, then batch b + 1.
+    // Batch b of every configuration of every task, then batch b + 1. The time limit is
+    // checked for a task's whole batch, so that all its methods run it in one session.
     if let session {
         let sweepImages = options.sweepImageCount ?? options.imageCount
         let batchCount = plans.first?.evaluation.batchCount ?? 0
         rounds: for index in 0..<batchCount {
             for p in plans.indices {
                 let range = plans[p].evaluation.batchRange(index)
-                for configuration in plans[p].configurations {
-                    guard case .applicable = configuration.entry else { continue }
-                    guard !configuration.isSweep || range.lowerBound < sweepImages else { continue }
-                    guard !plans[p].journal.contains(configuration.key, batch: index) else { continue }
-                    if let deadline {
-                        let expected = plans[p].meanBatchSeconds(configuration.key) ?? 0
-                        if Date().addingTimeInterval(expected) > deadline {
-                            log("time limit: stopped before \(plans[p].task.rawValue) \(configuration.key) batch \(index) (about \(formattedDuration(expected)))")
-                            break rounds
-                        }
+                let pending = plans[p].configurations.filter { configuration in
+                    guard case .applicable = configuration.entry else { return false }
+                    return (!configuration.isSweep || range.lowerBound < sweepImages)
+                        && !plans[p].journal.contains(configuration.key, batch: index)
+                }
+                if let deadline, !pending.isEmpty {
+                    let expected = pending.compactMap { plans[p].meanBatchSeconds($0.key) }.reduce(0, +)
+                    if Date().addingTimeInterval(expected) > deadline {
+                        log("time limit: stopped before \(plans[p].task.rawValue) batch \(index + 1), which would take about \(formattedDuration(expected))")
+                        break rounds
                     }
+                }
+                for configuration in pending {
                     let outcome = try plans[p].runBatch(configuration, index: index, session: session)
                     log(String(
                         format: "%@ %@: batch %d of %d (images %d..<%d) in %.1f s, %.3f s per image, mean PSNR %.2f dB",
@@ -78,8 +84,19 @@ do {
         }
     }
 
-    let section = ResultsSection(
-        options: options, benchmarks: plans.compactMap(TaskBenchmark.init(plan:)), runSeconds: Date().timeIntervalSince(start))
+    var benchmarks: [TaskBenchmark] = []
+    for plan in plans {
+        if let benchmark = TaskBenchmark(plan: plan) {
+            benchmarks.append(benchmark)
+        } else {
+            log("\(plan.task.rawValue): no table yet, since some method has not finished the first batch")
+        }
+    }
+    guard !benchmarks.isEmpty else {
+        log("no task has a table yet, so \(options.resultsPath) is left as it was")
+        exit(0)
+    }
+    let section = ResultsSection(options: options, benchmarks: benchmarks)
     try section.write(into: URL(fileURLWithPath: options.resultsPath))
     print(section.markdown)
     log("updated \(options.resultsPath)")
@@ -98,4 +115,28 @@ func processorName() -> String {
     guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
     let line = text.split(separator: "\n").first { $0.hasPrefix("model name") }
     return line.flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
+}
+
+/// Returns the working directory's git commit, abbreviated and marked "-dirty" when files
+/// have uncommitted changes, or nil where git or the repository is missing. A session
+/// records it, since its results depend on the code.
+/// NOTE: this is the commit of the folder the run starts in, which need not be the source
+/// that the binary was built from.
+func sourceCommit() -> String? {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["git", "describe", "--always", "--dirty"]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    do {
+        try process.run()
+    } catch {
+        return nil
+    }
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { return nil }
+    let commit = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    return commit.isEmpty ? nil : commit
 }
