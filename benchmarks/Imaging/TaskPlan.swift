@@ -55,8 +55,8 @@ struct TaskPlan {
             let others = Set(journal.sessions.compactMap(\.commit)).subtracting([commit])
             if !others.isEmpty {
                 log("""
-                    warning: \(journalURL.path) has batches from commit \(others.sorted().joined(separator: ", ")), this run is \
-                    \(commit); if a change since then alters results, choose another journal folder
+                    warning: \(journalURL.path) has sessions that ran commit \(others.sorted().joined(separator: ", ")), and this \
+                    run is \(commit); if a change since then alters results, choose another journal folder
                     """)
             }
         }

@@ -18,6 +18,10 @@ do {
     let start = Date()
     let deadline = options.timeLimitMinutes.map { start.addingTimeInterval(60 * $0) }
     let reportOnly = options.timeLimitMinutes == 0
+    // One run per journal folder: two would each rewrite the journals from their own copy.
+    if !reportOnly {
+        try lockJournalFolder(options.journalDirectory)
+    }
     let priorURL = URL(fileURLWithPath: options.priorPath)
     let classifierURL = URL(fileURLWithPath: options.classifierPath)
     let prior = try UNetNoisePredictor<Float>(contentsOf: priorURL)
@@ -139,4 +143,27 @@ func sourceCommit() -> String? {
     guard process.terminationStatus == 0 else { return nil }
     let commit = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     return commit.isEmpty ? nil : commit
+}
+
+/// A journal folder that another run is using.
+struct JournalFolderLockError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Creates the journal folder if needed and takes an exclusive lock on its `.lock` file
+/// for the rest of the process, or throws when another run holds it.
+func lockJournalFolder(_ path: String) throws {
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    let lockPath = URL(fileURLWithPath: path).appendingPathComponent(".lock").path
+    let descriptor = open(lockPath, O_RDWR | O_CREAT, 0o644)
+    guard descriptor >= 0 else {
+        throw JournalFolderLockError(description: "cannot open \(lockPath): \(String(cString: strerror(errno)))")
+    }
+    // The descriptor stays open, and the lock held, until the process exits.
+    guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+        throw JournalFolderLockError(description: """
+            another benchmark-imaging run is using the journal folder \(path); wait for it to finish or choose another \
+            folder with --journal
+            """)
+    }
 }
