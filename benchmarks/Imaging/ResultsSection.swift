@@ -62,7 +62,7 @@ struct ResultsSection {
                 included, \(String(format: "%.1f", share)) % of the prior's estimated training time (\(PriorStepTiming.shippedSteps) \
                 steps at the step time measured in the same session, \(benchmark.fineTuningSession.started), \
                 \(formattedDuration(priorTraining))).
-
+                \(benchmark.pairedComparison.map { "\n" + $0 + "\n" } ?? "")
                 """
             for split in benchmark.splitBatches {
                 let parts = split.sessions.sorted { $0.key < $1.key }.map { "\($0.key) in \($0.value)" }

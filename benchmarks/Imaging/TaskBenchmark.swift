@@ -31,6 +31,31 @@ struct TaskBenchmark {
     /// start of each method configuration.
     let splitBatches: [(batch: Int, sessions: [String: String])]
 
+    /// Returns DEFT against the baseline with the best mean PSNR (A⁺y excluded): the mean
+    /// per-image PSNR difference with its standard error, and against the baseline with
+    /// the best top-1, the images that only DEFT or only that baseline labels correctly.
+    var pairedComparison: String? {
+        let applicable = report.results.filter { $0.isApplicable && $0.scores.count > 0 }
+        guard let deft = applicable.first(where: { $0.name == "deft" }) else { return nil }
+        let baselines = applicable.filter { $0.name != "deft" && $0.name != "pinv" }
+        guard let bestPSNR = baselines.max(by: { $0.scores.means.psnr < $1.scores.means.psnr }),
+              let bestTop1 = baselines.max(by: { $0.scores.means.top1 < $1.scores.means.top1 })
+        else { return nil }
+
+        let differences = zip(deft.scores.psnr, bestPSNR.scores.psnr).map { $0 - $1 }
+        let count = Double(differences.count)
+        let mean = differences.reduce(0, +) / count
+        let variance = differences.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Swift.max(count - 1, 1)
+        let standardError = (variance / count).squareRoot()
+        let pairs = zip(deft.scores.correctLabels, bestTop1.scores.correctLabels)
+        let onlyDEFT = pairs.filter { $0 && !$1 }.count
+        let onlyBaseline = pairs.filter { !$0 && $1 }.count
+        return String(
+            format: "DEFT minus %@ (the best baseline PSNR): %+.2f dB per image, standard error %.2f dB. Top-1 against %@: "
+                + "%d images labelled correctly by DEFT alone, %d by %@ alone.",
+            bestPSNR.name, mean, standardError, bestTop1.name, onlyDEFT, onlyBaseline, bestTop1.name)
+    }
+
     /// DPS's mean PSNR at its published 1000 steps, over the sweep's images.
     var dpsPSNR: Double? {
         sweep.first { $0.method == "dps" }?.psnr
