@@ -52,8 +52,8 @@ struct TaskBenchmark {
         let onlyBaseline = pairs.filter { !$0 && $1 }.count
         return String(
             format: "DEFT minus %@ (the best baseline PSNR): %+.2f dB per image, standard error %.2f dB. Top-1 against %@: "
-                + "%d images labelled correctly by DEFT alone, %d by %@ alone.",
-            bestPSNR.name, mean, standardError, bestTop1.name, onlyDEFT, onlyBaseline, bestTop1.name)
+                + "correct for DEFT alone on %d images, for %@ alone on %d.",
+            bestPSNR.name, mean, standardError, bestTop1.name, onlyDEFT, bestTop1.name, onlyBaseline)
     }
 
     /// DPS's mean PSNR at its published 1000 steps, over the sweep's images.
