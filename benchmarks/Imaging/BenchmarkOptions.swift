@@ -68,7 +68,7 @@ struct BenchmarkOptions {
     }
 
     init(arguments: [String]) throws {
-        var shown: [String] = []
+        var shownArguments: [String] = []
         var skipsValue = false
         for argument in arguments {
             if skipsValue {
@@ -76,11 +76,11 @@ struct BenchmarkOptions {
             } else if argument == "--time-limit" {
                 skipsValue = true
             } else {
-                shown.append(argument)
+                shownArguments.append(argument)
             }
         }
-        if !shown.isEmpty {
-            commandLine += " " + shown.joined(separator: " ")
+        if !shownArguments.isEmpty {
+            commandLine += " " + shownArguments.joined(separator: " ")
         }
         var index = 0
         func integer(_ name: String, _ text: String, _ range: ClosedRange<Int>) throws -> Int {
