@@ -96,6 +96,16 @@ public struct EvaluationJournal: Codable {
         public var ssim: [Double]
         public var correctLabels: [Bool]
         public var dataConsistency: [Double]
+
+        /// The batch's per-image scores, as rounded when recorded.
+        public var scores: ReconstructionScores {
+            var scores = ReconstructionScores()
+            scores.psnr = psnr
+            scores.ssim = ssim
+            scores.correctLabels = correctLabels
+            scores.dataConsistency = dataConsistency
+            return scores
+        }
     }
 
     /// One method at one setting, and its finished batches in index order.
@@ -280,10 +290,7 @@ public struct EvaluationJournal: Codable {
         var scores = ReconstructionScores()
         var seconds = 0.0
         for batch in leading {
-            scores.psnr += batch.psnr
-            scores.ssim += batch.ssim
-            scores.correctLabels += batch.correctLabels
-            scores.dataConsistency += batch.dataConsistency
+            scores.append(batch.scores)
             seconds += batch.seconds
         }
         return MethodResult(

@@ -33,6 +33,12 @@ public enum MethodEntry {
         case .notApplicable(let name, _): return name
         }
     }
+
+    /// Whether the method runs on the task.
+    public var isApplicable: Bool {
+        if case .applicable = self { return true }
+        return false
+    }
 }
 
 /// Returns the shape `[count, 1, 32, 32]` of a batch of the tasks' images.

@@ -17,8 +17,9 @@ struct PriorStepTiming {
         return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 
-    /// The estimated training time of the shipped prior: 3500 steps at the median step time.
-    var estimatedTrainingSeconds: Double { Double(Self.shippedSteps) * median }
+    /// Returns the estimated training time of the shipped prior: its 3500 steps at
+    /// `stepSeconds` each.
+    static func estimatedTrainingSeconds(stepSeconds: Double) -> Double { Double(shippedSteps) * stepSeconds }
 
     /// Times `steps` training steps of a freshly initialised prior on `images`, after one
     /// untimed step that allocates the optimiser state.

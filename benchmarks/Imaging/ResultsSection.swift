@@ -48,7 +48,7 @@ struct ResultsSection {
             """
 
         for benchmark in benchmarks {
-            let priorTraining = Double(PriorStepTiming.shippedSteps) * benchmark.fineTuningPriorStepSeconds
+            let priorTraining = PriorStepTiming.estimatedTrainingSeconds(stepSeconds: benchmark.fineTuningPriorStepSeconds)
             let share = 100 * benchmark.fineTuning.seconds / priorTraining
             text += """
 
@@ -135,10 +135,4 @@ struct ResultsSection {
         }
         try writeAtomically(Data(updated.utf8), to: url)
     }
-}
-
-/// Returns the one-minute load average from /proc/loadavg, or nil where that file does not exist.
-func loadAverage() -> String? {
-    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
-    return text.split(separator: " ").first.map(String.init)
 }

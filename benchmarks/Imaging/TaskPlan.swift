@@ -145,7 +145,7 @@ struct TaskPlan {
             add(try baseline(name, steps: name == "dps" ? nil : steps), steps: steps, isSweep: false)
         }
         add(MethodCatalogue.pseudoInverse(task: task, likelihood: likelihood), steps: 0, isSweep: false)
-        let applicable = Set(configurations.filter { if case .applicable = $0.entry { return true } else { return false } }.map(\.entry.name))
+        let applicable = Set(configurations.filter(\.entry.isApplicable).map(\.entry.name))
         for (name, stepCounts) in sweepSteps.sorted(by: { $0.key < $1.key }) where applicable.contains(name) {
             for steps in stepCounts where steps <= prior.schedule.count && !configurations.contains(where: { $0.key == EvaluationJournal.key(method: name, steps: steps) }) {
                 add(name == "deft" ? deft(steps: steps) : try baseline(name, steps: steps), steps: steps, isSweep: true)

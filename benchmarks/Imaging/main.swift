@@ -66,8 +66,7 @@ do {
             for p in plans.indices {
                 let range = plans[p].evaluation.batchRange(index)
                 let pending = plans[p].configurations.filter { configuration in
-                    guard case .applicable = configuration.entry else { return false }
-                    return (!configuration.isSweep || range.lowerBound < sweepImages)
+                    configuration.entry.isApplicable && (!configuration.isSweep || range.lowerBound < sweepImages)
                         && !plans[p].journal.contains(configuration.key, batch: index)
                 }
                 if let deadline, !pending.isEmpty {
@@ -112,6 +111,12 @@ do {
 /// Progress on standard error, so that standard output carries only the tables.
 func log(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// Returns the one-minute load average from /proc/loadavg, or nil where that file does not exist.
+func loadAverage() -> String? {
+    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
+    return text.split(separator: " ").first.map(String.init)
 }
 
 /// Returns the processor's model name from /proc/cpuinfo, or "unknown".
