@@ -7,13 +7,12 @@ import Tensors
 ///
 /// A configuration is one method at one setting (such as "deft/100"). Its batches are the
 /// `ReconstructionEvaluation` batches of `batchSize` images. Each batch draws from its own
-/// random stream, so with the same build on the same hardware the results that a resumed
-/// run assembles are the ones an uninterrupted run gives, up to the rounding of the stored
-/// scores to 4 decimals.
+/// random stream. So with the same build on the same hardware, a resumed run assembles the
+/// results of an uninterrupted run, up to the rounding of the stored scores to 4 decimals.
 ///
-/// The journal also records each session that added to it (its commit, processor, and the
-/// prior's training step time measured in it) and the fine-tuning of the task's h-network,
-/// whose time is compared with the prior's step time from the same session.
+/// The journal also records each session that added to it: its commit, its processor and
+/// the prior's training step time measured in it. It records the fine-tuning of the task's
+/// h-network too, whose time is compared with the prior's step time from the same session.
 public struct EvaluationJournal: Codable {
     /// What every batch of the journal depends on; a run with other settings cannot resume it.
     public struct Settings: Codable, Equatable, Sendable {

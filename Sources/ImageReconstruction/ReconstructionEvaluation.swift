@@ -110,7 +110,7 @@ public struct ReconstructionEvaluation {
     /// The number of batches of `batchSize` images, the last one possibly smaller.
     public var batchCount: Int { (imageCount + batchSize - 1) / batchSize }
 
-    /// The images of batch `index`.
+    /// Returns the range of the images in batch `index`.
     public func batchRange(_ index: Int) -> Range<Int> {
         precondition(index >= 0 && index < batchCount, "ReconstructionEvaluation: batch \(index) is outside 0..<\(batchCount)")
         return index * batchSize..<Swift.min((index + 1) * batchSize, imageCount)

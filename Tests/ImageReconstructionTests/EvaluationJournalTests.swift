@@ -157,7 +157,7 @@ final class EvaluationJournalTests: XCTestCase {
         try journal.register(.applicable(other), steps: 100, journalPath: "journal")
         let keys = [EvaluationJournal.key(method: "dps", steps: 1000), EvaluationJournal.key(method: "deft", steps: 100)]
 
-        // Batch 0 of both in session 0; batch 1 of dps in session 0 and of deft in session 1.
+        // Both methods record batch 0 in session 0. For batch 1, dps records in session 0 and deft in session 1.
         journal.record(try evaluation.runBatch(NoiseMethod(), index: 0), key: keys[0], batch: 0, session: 0)
         journal.record(try evaluation.runBatch(other, index: 0), key: keys[1], batch: 0, session: 0)
         journal.record(try evaluation.runBatch(NoiseMethod(), index: 1), key: keys[0], batch: 1, session: 0)
