@@ -217,7 +217,8 @@ public struct EvaluationJournal: Codable {
             guard recorded.settings == configuration.settings, recorded.isApplicable == configuration.isApplicable else {
                 throw EvaluationJournalError(path: journalPath, reason: """
                     records \(key) with the settings '\(recorded.settings)', but this run's are '\(configuration.settings)'; \
-                    choose another journal folder to start over with the new settings
+                    choose another journal folder to start over, or discard the method's batches \
+                    (benchmark-imaging --discard \(configuration.method)) to run it again with the new settings
                     """)
             }
             return
@@ -250,6 +251,22 @@ public struct EvaluationJournal: Codable {
         batches.append(batch)
         batches.sort { $0.index < $1.index }
         configurations[key]!.batches = batches
+    }
+
+    /// Removes every configuration of `method` with its batches, so that the next run
+    /// registers it afresh and runs all its batches again, as after a change to the method's
+    /// code. For "deft" the fine-tuning record goes too, so the next run fine-tunes a new
+    /// h-network. Returns the removed keys, sorted.
+    @discardableResult
+    public mutating func discard(method: String) -> [String] {
+        let keys = configurations.filter { $0.value.method == method }.map(\.key).sorted()
+        for key in keys {
+            configurations[key] = nil
+        }
+        if method == "deft" {
+            fineTuning = nil
+        }
+        return keys
     }
 
     // MARK: Results

@@ -107,6 +107,18 @@ public struct ReconstructionEvaluation {
 
     public var imageCount: Int { truth.shape[0] }
 
+    /// Whether the classifier labels each ground-truth image with its true class.
+    public var groundTruthCorrectLabels: [Bool] {
+        zip(classifier.predictedClasses(truth), labels).map { $0 == $1 }
+    }
+
+    /// The share of the ground-truth images that the classifier labels correctly, the top-1
+    /// of a perfect reconstruction.
+    public var groundTruthTop1: Double {
+        let correct = groundTruthCorrectLabels
+        return Double(correct.filter { $0 }.count) / Double(correct.count)
+    }
+
     /// The number of batches of `batchSize` images, the last one possibly smaller.
     public var batchCount: Int { (imageCount + batchSize - 1) / batchSize }
 

@@ -8,12 +8,23 @@ public struct ReconstructionReport {
     public let imageCount: Int
     public let seed: UInt64
     public let results: [MethodResult]
+    /// The share of the ground-truth images themselves that the classifier labels with the
+    /// true class: the top-1 of a perfect reconstruction. Nil when not known.
+    public let groundTruthTop1: Double?
 
-    public init(task: ImagingTask, imageCount: Int, seed: UInt64, results: [MethodResult]) {
+    public init(task: ImagingTask, imageCount: Int, seed: UInt64, results: [MethodResult], groundTruthTop1: Double? = nil) {
         self.task = task
         self.imageCount = imageCount
         self.seed = seed
         self.results = results
+        self.groundTruthTop1 = groundTruthTop1
+    }
+
+    /// The sentence that states `groundTruthTop1`, or nil without it.
+    public var groundTruthSentence: String? {
+        groundTruthTop1.map {
+            String(format: "The classifier labels %.1f %% of these ground-truth images correctly, the top-1 of a perfect reconstruction.", 100 * $0)
+        }
     }
 
     /// The definitions of the columns, for the Markdown page and help texts.
@@ -58,7 +69,7 @@ public struct ReconstructionReport {
         one observation each, seed \(seed).
 
         \(markdownTable)
-
+        \(groundTruthSentence.map { "\n" + $0 + "\n" } ?? "")
         \(Self.columnDefinitions)
 
         """
@@ -68,7 +79,8 @@ public struct ReconstructionReport {
     /// `{"task", "methods": [{"name", "psnr", "ssim", "top1", "data_consistency",
     /// "finetune_seconds", "sample_seconds_per_image", "parameters"}]}` with top-1 as a
     /// fraction and nulls for a method that does not apply. The detailed form adds the
-    /// image count, the seed, each method's settings and whether it applies.
+    /// image count, the seed, `ground_truth_top1` (null when unknown), each method's
+    /// settings and whether it applies.
     ///
     /// A non-finite mean (a diverged sampler) is written as the string "nan", "inf" or "-inf".
     public func jsonData(detailed: Bool) throws -> Data {
@@ -86,6 +98,7 @@ private struct JSONReport: Encodable {
 
     enum Keys: String, CodingKey {
         case task, images, seed, methods
+        case groundTruthTop1 = "ground_truth_top1"
     }
 
     enum MethodKeys: String, CodingKey {
@@ -102,6 +115,7 @@ private struct JSONReport: Encodable {
         if detailed {
             try container.encode(report.imageCount, forKey: .images)
             try container.encode(report.seed, forKey: .seed)
+            try container.encode(report.groundTruthTop1, forKey: .groundTruthTop1)
         }
         var methods = container.nestedUnkeyedContainer(forKey: .methods)
         for result in report.results {

@@ -222,7 +222,8 @@ enum ImagingCommandOptions {
             batchSize: batchSize, seed: seed)
         Log.info("reconstructing \(imageCount) evaluation images for \(task.summary)")
         let results = try entries.map { try run.run($0, progress: Log.info) }
-        let report = ReconstructionReport(task: task, imageCount: imageCount, seed: seed, results: results)
+        let report = ReconstructionReport(
+            task: task, imageCount: imageCount, seed: seed, results: results, groundTruthTop1: run.groundTruthTop1)
 
         let preview = run.previewCount
         let grid = ReconstructionFigure.grid(

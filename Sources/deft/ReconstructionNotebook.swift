@@ -61,7 +61,8 @@ struct ReconstructionNotebook {
             deftSampling: DEFTSampling(steps: sizes.tableDEFTSteps, estimateTimestep: fineTuning.estimateTimestep), baselineSteps: sizes.baselineSteps)
         Log.info("notebook: reconstructing \(sizes.imageCount) evaluation images with \(sizes.methods.joined(separator: ", "))")
         let results = try entries.map { try evaluation.run($0, progress: Log.info) }
-        let report = ReconstructionReport(task: task, imageCount: sizes.imageCount, seed: seed, results: results)
+        let report = ReconstructionReport(
+            task: task, imageCount: sizes.imageCount, seed: seed, results: results, groundTruthTop1: evaluation.groundTruthTop1)
 
         // DEFT at each step count. The method's random stream does not depend on its steps,
         // so the table's run is the largest step count's and is not repeated.

@@ -330,6 +330,14 @@ final class CommandLineTests: XCTestCase {
         let loss = try String(contentsOf: runFolder.appendingPathComponent("loss.csv"), encoding: .utf8)
         XCTAssertEqual(loss.split(separator: "\n").count, 5, "header and 4 steps")
 
+        // The detailed JSON and the page state the classifier's top-1 on the ground truth.
+        let detailed = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: runFolder.appendingPathComponent("results.json"))) as? [String: Any])
+        let groundTruthTop1 = try XCTUnwrap(detailed["ground_truth_top1"] as? Double)
+        XCTAssertTrue((0...1).contains(groundTruthTop1), "ground_truth_top1 = \(groundTruthTop1)")
+        let page = try String(contentsOf: runFolder.appendingPathComponent("results.md"), encoding: .utf8)
+        XCTAssertTrue(page.contains("of these ground-truth images correctly"), page)
+
         // The calibrated read-out step is one of the tiny prior's 20 steps, and a step
         // beyond them is rejected.
         let network = runFolder.appendingPathComponent("h-network.safetensors")

@@ -192,6 +192,32 @@ final class EvaluationJournalTests: XCTestCase {
         XCTAssertEqual(batch.correctLabels, [true, false])
     }
 
+    func testDiscardRemovesOneMethod() throws {
+        var journal = EvaluationJournal(settings: settings)
+        journal.fineTuning = EvaluationJournal.FineTuning(
+            networkFile: "inpainting-h-network.safetensors", networkChecksum: "0", steps: 3000, seconds: 50, calibrationSeconds: 5,
+            estimateTimestep: 0, session: 0)
+        let deft = [try journal.registerNamed("deft", steps: 100), try journal.registerNamed("deft", steps: 10)]
+        let dps = try journal.registerNamed("dps", steps: 1000)
+        for key in deft + [dps] {
+            journal.recordBatch(key, batch: 0, psnr: [20, 20])
+        }
+
+        XCTAssertEqual(journal.discard(method: "dps"), ["dps/1000"])
+        XCTAssertNil(journal.configurations[dps])
+        XCTAssertNotNil(journal.fineTuning, "discarding a baseline keeps DEFT's h-network")
+        XCTAssertTrue(journal.contains("deft/100", batch: 0))
+
+        XCTAssertEqual(journal.discard(method: "deft"), ["deft/10", "deft/100"])
+        XCTAssertTrue(journal.configurations.isEmpty)
+        XCTAssertNil(journal.fineTuning, "the next run fine-tunes afresh")
+        XCTAssertEqual(journal.discard(method: "ddrm"), [])
+
+        // A discarded method registers again under new settings.
+        XCTAssertNoThrow(try journal.register(
+            .applicable(NamedMethod(name: "dps", settings: "dps, new step size")), steps: 1000, journalPath: "journal"))
+    }
+
     func testFileChecksumIsFNV1a() throws {
         let url = temporaryURL()
         defer { try? FileManager.default.removeItem(at: url) }

@@ -41,6 +41,11 @@ struct BenchmarkOptions {
                                   counts as 0 s, and fine-tuning is not checked, so a first run can
                                   overshoot by a batch); 0 runs nothing and writes the tables from the
                                   journals (default: no limit)
+          --discard METHODS       remove the comma-separated methods' batches from the journals of
+                                  --tasks, as after a change to their code, and run nothing else: the
+                                  next run runs them again and keeps the other methods' batches.
+                                  Discarding deft also removes its fine-tuning record, so the next
+                                  run fine-tunes a new h-network.
           --help                  show this text
         """
 
@@ -59,6 +64,8 @@ struct BenchmarkOptions {
     var sweepImageCount: Int?
     /// Minutes after which no batch starts; nil for no limit.
     var timeLimitMinutes: Double?
+    /// The methods whose batches `--discard` removes from the journals.
+    var discardedMethods: [String] = []
     /// The command line as given without `--time-limit`, for the results page, since a
     /// run repeats it with any limit.
     var commandLine = "benchmark-imaging"
@@ -115,6 +122,13 @@ struct BenchmarkOptions {
             case "--results": resultsPath = value
             case "--journal": journalDirectory = value
             case "--sweep-images": sweepImageCount = try integer(name, value, 1...1000)
+            case "--discard":
+                let names = value.split(separator: ",").map(String.init)
+                let known = ReconstructionEvaluation.methodStreams
+                guard !names.isEmpty, names.allSatisfy(known.contains) else {
+                    throw InvalidOption(description: "invalid value '\(value)' for --discard: expected a comma-separated list of \(known.joined(separator: ", "))")
+                }
+                discardedMethods = names
             case "--time-limit":
                 guard let minutes = Double(value), minutes.isFinite, minutes >= 0 else {
                     throw InvalidOption(description: "invalid value '\(value)' for --time-limit: expected minutes, a number of at least 0")

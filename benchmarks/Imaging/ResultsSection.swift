@@ -8,12 +8,12 @@ struct ResultsSection {
     static let endMarker = "<!-- benchmark-imaging:end -->"
 
     let options: BenchmarkOptions
-    let benchmarks: [TaskBenchmark]
+    let summaries: [JournalSummary]
 
     var markdown: String {
         let fineTuning = TaskPlan.fineTuningConfiguration(options).training
         var sessions: [String: EvaluationJournal.Session] = [:]
-        for session in benchmarks.flatMap(\.sessions) {
+        for session in summaries.flatMap(\.sessions) {
             sessions[session.started] = session
         }
         let commits = Set(sessions.values.map { $0.commit ?? "unknown" })
@@ -47,24 +47,24 @@ struct ResultsSection {
 
             """
 
-        for benchmark in benchmarks {
-            let priorTraining = PriorStepTiming.estimatedTrainingSeconds(stepSeconds: benchmark.fineTuningPriorStepSeconds)
-            let share = 100 * benchmark.fineTuning.seconds / priorTraining
+        for summary in summaries {
+            let priorTraining = PriorStepTiming.estimatedTrainingSeconds(stepSeconds: summary.fineTuningSession.priorStepSeconds)
+            let share = 100 * summary.fineTuning.seconds / priorTraining
             text += """
 
-                ### \(benchmark.task.rawValue): \(benchmark.task.summary)
+                ### \(summary.task.rawValue): \(summary.task.summary)
 
-                The first \(benchmark.report.imageCount) of \(options.imageCount) evaluation images.
+                The first \(summary.report.imageCount) of \(options.imageCount) evaluation images.
 
-                \(benchmark.report.markdownTable)
+                \(summary.report.markdownTable)
 
-                DEFT's fine-tuning took \(formattedDuration(benchmark.fineTuning.seconds)), calibration of the read-out \
+                DEFT's fine-tuning took \(formattedDuration(summary.fineTuning.seconds)), calibration of the read-out \
                 included, \(String(format: "%.1f", share)) % of the prior's estimated training time (\(PriorStepTiming.shippedSteps) \
-                steps at the step time measured in the same session, \(benchmark.fineTuningSession.started), \
+                steps at the step time measured in the same session, \(summary.fineTuningSession.started), \
                 \(formattedDuration(priorTraining))).
-                \(benchmark.pairedComparison.map { "\n" + $0 + "\n" } ?? "")
+                \(summary.report.groundTruthSentence.map { "\n" + $0 + "\n" } ?? "")\(summary.pairedComparison.map { "\n" + $0.sentence + "\n" } ?? "")
                 """
-            for split in benchmark.splitBatches {
+            for split in summary.splitBatches {
                 let parts = split.sessions.sorted { $0.key < $1.key }.map { "\($0.key) in \($0.value)" }
                 text += "Batch \(split.batch + 1) ran in more than one session: \(parts.joined(separator: ", ")).\n"
             }
@@ -82,19 +82,19 @@ struct ResultsSection {
             | --- | ---: | ---: | ---: | --- | --- | --- | --- |
 
             """
-        for benchmark in benchmarks {
-            let dps = benchmark.sweep.first { $0.method == "dps" }
+        for summary in summaries {
+            let dps = summary.sweep.first { $0.method == "dps" }
             var cells = [
-                benchmark.task.rawValue, String(benchmark.sweepImageCount), benchmark.dpsPSNR.map { String(format: "%.2f", $0) } ?? "—",
+                summary.task.rawValue, String(summary.sweepImageCount), summary.dpsPSNR.map { String(format: "%.2f", $0) } ?? "—",
                 dps.map { String(format: "%.3f", $0.secondsPerImage) } ?? "—",
             ]
             for method in ["deft", "pigdm", "ddrm", "reddiff"] {
-                let applies = benchmark.report.results.contains { $0.name == method && $0.isApplicable }
+                let applies = summary.report.results.contains { $0.name == method && $0.isApplicable }
                 if !applies {
                     cells.append("not applicable")
-                } else if !benchmark.sweep.contains(where: { $0.method == method }) {
+                } else if !summary.sweep.contains(where: { $0.method == method }) {
                     cells.append("not run")
-                } else if let point = benchmark.timeToReachDPS(method) {
+                } else if let point = summary.timeToReachDPS(method) {
                     cells.append(String(format: "%.3f s (%d)", point.secondsPerImage, point.steps))
                 } else {
                     cells.append("not reached")
@@ -111,10 +111,10 @@ struct ResultsSection {
             | --- | ---: | --- | ---: | ---: | ---: |
 
             """
-        for benchmark in benchmarks {
-            for point in benchmark.sweep.sorted(by: { ($0.method, $0.steps) < ($1.method, $1.steps) }) {
+        for summary in summaries {
+            for point in summary.sweep.sorted(by: { ($0.method, $0.steps) < ($1.method, $1.steps) }) {
                 text += String(
-                    format: "| %@ | %d | %@ | %d | %.2f | %.3f |\n", benchmark.task.rawValue, benchmark.sweepImageCount, point.method,
+                    format: "| %@ | %d | %@ | %d | %.2f | %.3f |\n", summary.task.rawValue, summary.sweepImageCount, point.method,
                     point.steps, point.psnr,
                     point.secondsPerImage)
             }

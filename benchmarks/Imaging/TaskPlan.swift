@@ -33,6 +33,9 @@ struct TaskPlan {
 
     var defaultKeys: [String] { configurations.filter { !$0.isSweep }.map(\.key) }
     var sweepKeys: [String] { configurations.filter(\.isSweep).map(\.key) }
+    var scheduleEntries: [EvaluationSchedule.Entry] {
+        configurations.map { EvaluationSchedule.Entry(key: $0.key, isApplicable: $0.entry.isApplicable, isSweep: $0.isSweep) }
+    }
 
     /// Loads the task's journal from the journal folder, or starts one. Fine-tunes the
     /// h-network when the journal has none, or else loads the one it recorded. Then
@@ -52,11 +55,15 @@ struct TaskPlan {
         }
         var journal = exists ? try EvaluationJournal(contentsOf: journalURL, expected: settings) : EvaluationJournal(settings: settings)
         if let commit = session?.commit {
-            let others = Set(journal.sessions.compactMap(\.commit)).subtracting([commit])
+            // The sessions behind a batch or the h-network, so not those of discarded batches.
+            let used = Set(journal.sessions(of: Array(journal.configurations.keys), batches: journal.batchCount))
+                .union(journal.fineTuning.map { [$0.session] } ?? [])
+            let others = Set(used.compactMap { journal.sessions[$0].commit }).subtracting([commit])
             if !others.isEmpty {
                 log("""
-                    warning: \(journalURL.path) has sessions that ran commit \(others.sorted().joined(separator: ", ")), and this \
-                    run is \(commit); if a change since then alters results, choose another journal folder
+                    warning: \(journalURL.path) has batches made by commit \(others.sorted().joined(separator: ", ")), and this \
+                    run is \(commit); if a change since then alters a method's results, run with --discard METHODS first, or \
+                    choose another journal folder
                     """)
             }
         }
@@ -78,7 +85,8 @@ struct TaskPlan {
             guard recorded.steps == steps else {
                 throw EvaluationJournalError(path: journalURL.path, reason: """
                     records an h-network fine-tuned for \(recorded.steps) steps, but this run asks for \(steps); \
-                    run with --finetune-steps \(recorded.steps) or choose another journal folder
+                    run with --finetune-steps \(recorded.steps), discard DEFT's batches and network with --discard deft, or choose \
+                    another journal folder
                     """)
             }
             guard try fileChecksum(url) == recorded.networkChecksum else {
@@ -164,26 +172,20 @@ struct TaskPlan {
             sessionIndex: sessionIndex)
     }
 
-    /// Runs `configuration` on batch `index`, records it under this run's session and
-    /// writes the journal.
-    mutating func runBatch(_ configuration: PlannedConfiguration, index: Int, session: EvaluationJournal.Session) throws -> BatchOutcome {
-        guard case .applicable(let method) = configuration.entry else {
-            preconditionFailure("TaskPlan: \(configuration.key) does not apply to \(task.rawValue)")
+    /// Runs the configuration `key` on batch `index`, records it under this run's session
+    /// and writes the journal.
+    mutating func runBatch(_ key: String, index: Int, session: EvaluationJournal.Session) throws -> BatchOutcome {
+        guard case .applicable(let method) = configurations.first(where: { $0.key == key })?.entry else {
+            preconditionFailure("TaskPlan: \(key) is not an applicable configuration of \(task.rawValue)")
         }
         let outcome = try evaluation.runBatch(method, index: index)
         if sessionIndex == nil {
             journal.sessions.append(session)
             sessionIndex = journal.sessions.count - 1
         }
-        journal.record(outcome, key: configuration.key, batch: index, session: sessionIndex!)
+        journal.record(outcome, key: key, batch: index, session: sessionIndex!)
         try journal.write(to: journalURL)
         return outcome
-    }
-
-    /// Returns the mean seconds of the configuration's recorded batches, nil before its first.
-    func meanBatchSeconds(_ key: String) -> Double? {
-        guard let batches = journal.configurations[key]?.batches, !batches.isEmpty else { return nil }
-        return batches.map(\.seconds).reduce(0, +) / Double(batches.count)
     }
 
     /// Returns the library's fine-tuning defaults, with `--finetune-steps` when given.

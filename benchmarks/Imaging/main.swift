@@ -17,7 +17,7 @@ do {
     let options = try BenchmarkOptions(arguments: arguments)
     let start = Date()
     let deadline = options.timeLimitMinutes.map { start.addingTimeInterval(60 * $0) }
-    let reportOnly = options.timeLimitMinutes == 0
+    let reportOnly = options.timeLimitMinutes == 0 && options.discardedMethods.isEmpty
     // One run per journal folder: two would each rewrite the journals from their own copy.
     if !reportOnly {
         try lockJournalFolder(options.journalDirectory)
@@ -26,6 +26,17 @@ do {
     let classifierURL = URL(fileURLWithPath: options.classifierPath)
     let prior = try UNetNoisePredictor<Float>(contentsOf: priorURL)
     let classifier = try FashionClassifier<Float>(contentsOf: classifierURL)
+    let priorChecksum = try fileChecksum(priorURL)
+    let classifierChecksum = try fileChecksum(classifierURL)
+    func journalSettings(_ task: ImagingTask) -> EvaluationJournal.Settings {
+        EvaluationJournal.Settings(
+            task: task.rawValue, seed: options.seed, imageCount: options.imageCount, batchSize: options.batchSize,
+            priorChecksum: priorChecksum, classifierChecksum: classifierChecksum)
+    }
+    if !options.discardedMethods.isEmpty {
+        try discard(options.discardedMethods, tasks: options.tasks, folder: options.journalDirectory, settings: journalSettings)
+        exit(0)
+    }
     let fineTuningImages = try FashionMNIST.load(.fineTuning, as: Float.self, paddedTo32: true, directory: options.dataDirectory).images
     let evaluation = try FashionMNIST.load(.evaluation, as: Float.self, paddedTo32: true, directory: options.dataDirectory)
 
@@ -41,65 +52,53 @@ do {
             loadAverage: loadAtStart, priorStepSeconds: priorStep.median, commit: sourceCommit())
     }
 
-    let priorChecksum = try fileChecksum(priorURL)
-    let classifierChecksum = try fileChecksum(classifierURL)
     var plans: [TaskPlan] = []
     for task in options.tasks {
         log("== \(task.summary)")
-        let settings = EvaluationJournal.Settings(
-            task: task.rawValue, seed: options.seed, imageCount: options.imageCount, batchSize: options.batchSize,
-            priorChecksum: priorChecksum, classifierChecksum: classifierChecksum)
         let plan = try TaskPlan.prepare(
-            task: task, options: options, settings: settings, session: session, prior: prior, classifier: classifier,
+            task: task, options: options, settings: journalSettings(task), session: session, prior: prior, classifier: classifier,
             fineTuningImages: fineTuningImages, evaluationImages: evaluation)
         if let plan {
             plans.append(plan)
         }
     }
 
-    // Batch b of every configuration of every task, then batch b + 1. The time limit is
-    // checked for a task's whole batch, so that all its methods run it in one session.
+    // Batch b of every configuration of every task, then batch b + 1 (EvaluationSchedule).
     if let session {
-        let sweepImages = options.sweepImageCount ?? options.imageCount
+        let schedule = EvaluationSchedule(
+            entries: plans.map(\.scheduleEntries), sweepImageCount: options.sweepImageCount ?? options.imageCount)
         let batchCount = plans.first?.evaluation.batchCount ?? 0
-        rounds: for index in 0..<batchCount {
-            for p in plans.indices {
-                let range = plans[p].evaluation.batchRange(index)
-                let pending = plans[p].configurations.filter { configuration in
-                    configuration.entry.isApplicable && (!configuration.isSweep || range.lowerBound < sweepImages)
-                        && !plans[p].journal.contains(configuration.key, batch: index)
-                }
-                if let deadline, !pending.isEmpty {
-                    let expected = pending.compactMap { plans[p].meanBatchSeconds($0.key) }.reduce(0, +)
-                    if Date().addingTimeInterval(expected) > deadline {
-                        log("time limit: stopped before \(plans[p].task.rawValue) batch \(index + 1), which would take about \(formattedDuration(expected))")
-                        break rounds
-                    }
-                }
-                for configuration in pending {
-                    let outcome = try plans[p].runBatch(configuration, index: index, session: session)
-                    log(String(
-                        format: "%@ %@: batch %d of %d (images %d..<%d) in %.1f s, %.3f s per image, mean PSNR %.2f dB",
-                        plans[p].task.rawValue, configuration.key, index + 1, batchCount, range.lowerBound, range.upperBound,
-                        outcome.seconds, outcome.seconds / Double(range.count), outcome.scores.means.psnr))
-                }
-            }
+        let stop = try schedule.run(journals: { plans[$0].journal }, deadline: deadline) { p, index, key in
+            let range = plans[p].evaluation.batchRange(index)
+            let outcome = try plans[p].runBatch(key, index: index, session: session)
+            log(String(
+                format: "%@ %@: batch %d of %d (images %d..<%d) in %.1f s, %.3f s per image, mean PSNR %.2f dB",
+                plans[p].task.rawValue, key, index + 1, batchCount, range.lowerBound, range.upperBound,
+                outcome.seconds, outcome.seconds / Double(range.count), outcome.scores.means.psnr))
+        }
+        if case .timeLimit(let p, let index, let expected) = stop {
+            log("time limit: stopped before \(plans[p].task.rawValue) batch \(index + 1), which would take about \(formattedDuration(expected))")
         }
     }
 
-    var benchmarks: [TaskBenchmark] = []
+    // The classifier's labels of the ground truth, whose images every task shares.
+    let groundTruthCorrectLabels = plans.first?.evaluation.groundTruthCorrectLabels
+    var summaries: [JournalSummary] = []
     for plan in plans {
-        if let benchmark = TaskBenchmark(plan: plan) {
-            benchmarks.append(benchmark)
+        if let summary = JournalSummary(
+            task: plan.task, journal: plan.journal, defaultKeys: plan.defaultKeys, sweepKeys: plan.sweepKeys,
+            groundTruthCorrectLabels: groundTruthCorrectLabels)
+        {
+            summaries.append(summary)
         } else {
             log("\(plan.task.rawValue): no table yet, since some method has not finished the first batch")
         }
     }
-    guard !benchmarks.isEmpty else {
+    guard !summaries.isEmpty else {
         log("no task has a table yet, so \(options.resultsPath) is left as it was")
         exit(0)
     }
-    let section = ResultsSection(options: options, benchmarks: benchmarks)
+    let section = ResultsSection(options: options, summaries: summaries)
     try section.write(into: URL(fileURLWithPath: options.resultsPath))
     print(section.markdown)
     log("updated \(options.resultsPath)")
@@ -170,5 +169,27 @@ func lockJournalFolder(_ path: String) throws {
             another benchmark-imaging run is using the journal folder \(path); wait for it to finish or choose another \
             folder with --journal
             """)
+    }
+}
+
+/// Removes the batches of `methods` from the journals of `tasks` in `folder`, checking
+/// each journal against `settings`, and logs the removed keys and batch counts.
+func discard(
+    _ methods: [String], tasks: [ImagingTask], folder: String, settings: (ImagingTask) -> EvaluationJournal.Settings
+) throws {
+    for task in tasks {
+        let url = URL(fileURLWithPath: folder).appendingPathComponent("\(task.rawValue).json")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            log("\(task.rawValue): no journal at \(url.path), so nothing to discard")
+            continue
+        }
+        var journal = try EvaluationJournal(contentsOf: url, expected: settings(task))
+        for method in methods {
+            let batchCount = journal.configurations.values.filter { $0.method == method }.map(\.batches.count).reduce(0, +)
+            let network = method == "deft" && journal.fineTuning != nil ? " and the h-network's fine-tuning record" : ""
+            let keys = journal.discard(method: method)
+            log("\(task.rawValue): discarded \(batchCount) batches of \(keys.isEmpty ? method : keys.joined(separator: ", "))\(network)")
+        }
+        try journal.write(to: url)
     }
 }
