@@ -81,7 +81,7 @@ do {
         }
     }
 
-    // The classifier's labels of the ground truth, whose images every task shares.
+    // Whether the classifier labels each ground-truth image correctly. Every task has the same images.
     let groundTruthCorrectLabels = plans.first?.evaluation.groundTruthCorrectLabels
     var summaries: [JournalSummary] = []
     for plan in plans {
