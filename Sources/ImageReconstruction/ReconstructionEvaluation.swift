@@ -115,8 +115,7 @@ public struct ReconstructionEvaluation {
     /// The share of the ground-truth images that the classifier labels correctly, the top-1
     /// of a perfect reconstruction.
     public var groundTruthTop1: Double {
-        let correct = groundTruthCorrectLabels
-        return Double(correct.filter { $0 }.count) / Double(correct.count)
+        classifier.accuracy(truth, labels: labels)
     }
 
     /// The number of batches of `batchSize` images, the last one possibly smaller.

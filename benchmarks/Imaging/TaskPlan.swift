@@ -47,7 +47,7 @@ struct TaskPlan {
         evaluationImages: (images: Tensor<Float>, labels: [Int])
     ) throws -> TaskPlan? {
         let folder = URL(fileURLWithPath: options.journalDirectory)
-        let journalURL = folder.appendingPathComponent("\(task.rawValue).json")
+        let journalURL = Self.journalURL(task: task, folder: folder)
         let exists = FileManager.default.fileExists(atPath: journalURL.path)
         if !exists && session == nil {
             log("\(task.rawValue): no journal at \(journalURL.path) yet, so no table; run without --time-limit 0 to start it")
@@ -186,6 +186,11 @@ struct TaskPlan {
         journal.record(outcome, key: key, batch: index, session: sessionIndex!)
         try journal.write(to: journalURL)
         return outcome
+    }
+
+    /// Returns the path of `task`'s journal in the journal folder `folder`.
+    static func journalURL(task: ImagingTask, folder: URL) -> URL {
+        folder.appendingPathComponent("\(task.rawValue).json")
     }
 
     /// Returns the library's fine-tuning defaults, with `--finetune-steps` when given.

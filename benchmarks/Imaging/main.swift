@@ -178,7 +178,7 @@ func discard(
     _ methods: [String], tasks: [ImagingTask], folder: String, settings: (ImagingTask) -> EvaluationJournal.Settings
 ) throws {
     for task in tasks {
-        let url = URL(fileURLWithPath: folder).appendingPathComponent("\(task.rawValue).json")
+        let url = TaskPlan.journalURL(task: task, folder: URL(fileURLWithPath: folder))
         guard FileManager.default.fileExists(atPath: url.path) else {
             log("\(task.rawValue): no journal at \(url.path), so nothing to discard")
             continue
