@@ -170,18 +170,28 @@ where Predictor.Scalar: OptimizerScalar {
 
     /// Draws a training batch: images uniform with replacement and their observations.
     public func trainingBatch(using generator: inout PhiloxRandom, size: Int) -> DEFTTrainingBatch<Scalar> {
+        let x0 = trainingImages(using: &generator, size: size)
+        return DEFTTrainingBatch(x0: x0, conditioning: conditioning(forCleanImages: x0, using: &generator))
+    }
+
+    /// Draws `size` training images uniformly with replacement.
+    public func trainingImages(using generator: inout PhiloxRandom, size: Int) -> Tensor<Scalar> {
         let count = images.shape[0]
         let indices = (0..<size).map { _ in Swift.min(Int(generator.nextUniform() * Double(count)), count - 1) }
-        let x0 = images.gathering(atIndices: indices)
-        return DEFTTrainingBatch(x0: x0, conditioning: conditioning(forCleanImages: x0, using: &generator))
+        return images.gathering(atIndices: indices)
     }
 
     /// Runs the configured training steps, then copies the moving average into the
     /// network, ready for sampling and saving. Returns the wall time in seconds.
+    ///
+    /// With `training.priorReuse` R > 1 each evaluation of the prior serves about R
+    /// training draws, each with a fresh observation (`PriorEvaluationPool`).
     @discardableResult
     public func train(progress: ((DEFTTrainingProgress) -> Void)? = nil) -> Double {
         let start = Date()
-        trainer.train(sampleBatch: { self.trainingBatch(using: &$0, size: $1) }, using: &generator, progress: progress)
+        trainer.train(
+            sampleImages: { self.trainingImages(using: &$0, size: $1) },
+            observe: { self.conditioning(forCleanImages: $0, using: &$1) }, using: &generator, progress: progress)
         trainer.useAveragedWeights()
         return Date().timeIntervalSince(start)
     }

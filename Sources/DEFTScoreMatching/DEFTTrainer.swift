@@ -37,13 +37,28 @@ public struct DEFTTrainingConfiguration: Sendable {
     public var maximumGradientNorm: Double?
     /// Steps between progress reports; 0 for none.
     public var reportInterval: Int
+    /// R, the training draws that each evaluation of the prior serves on average: each step
+    /// evaluates the prior on `batchSize` / R fresh states and draws its batch from a
+    /// `PriorEvaluationPool` of `priorPoolCapacity` states. 1 evaluates the prior on every
+    /// state of every batch, with no pool. Only `DEFTTrainer.train(sampleImages:observe:using:progress:)`
+    /// uses it, because the pool needs fresh observations of old states.
+    public var priorReuse: Int
+    /// The capacity of the pool when `priorReuse` > 1.
+    public var priorPoolCapacity: Int
 
     public init(
         steps: Int = 4000, batchSize: Int = 256, learningRate: Double = 2e-3, finalLearningRate: Double = 1e-5,
-        warmupSteps: Int = 100, averageDecay: Double = 0.999, maximumGradientNorm: Double? = 1, reportInterval: Int = 500
+        warmupSteps: Int = 100, averageDecay: Double = 0.999, maximumGradientNorm: Double? = 1, reportInterval: Int = 500,
+        priorReuse: Int = 1, priorPoolCapacity: Int = 256
     ) {
         precondition(steps > 0 && batchSize > 0, "DEFTTrainingConfiguration: steps \(steps) and batchSize \(batchSize) must be positive")
         precondition(warmupSteps >= 0 && warmupSteps < steps, "DEFTTrainingConfiguration: warmupSteps \(warmupSteps) must lie in [0, steps)")
+        precondition(
+            priorReuse >= 1 && batchSize % priorReuse == 0,
+            "DEFTTrainingConfiguration: priorReuse \(priorReuse) must be at least 1 and divide batchSize \(batchSize)")
+        precondition(
+            priorPoolCapacity >= batchSize,
+            "DEFTTrainingConfiguration: priorPoolCapacity \(priorPoolCapacity) must be at least batchSize \(batchSize)")
         self.steps = steps
         self.batchSize = batchSize
         self.learningRate = learningRate
@@ -52,6 +67,8 @@ public struct DEFTTrainingConfiguration: Sendable {
         self.averageDecay = averageDecay
         self.maximumGradientNorm = maximumGradientNorm
         self.reportInterval = reportInterval
+        self.priorReuse = priorReuse
+        self.priorPoolCapacity = priorPoolCapacity
     }
 }
 
@@ -89,10 +106,61 @@ where Predictor.Scalar: OptimizerScalar {
     }
 
     /// Runs `configuration.steps` optimisation steps on fresh batches from `sampleBatch`,
-    /// which receives the generator and the batch size.
+    /// which receives the generator and the batch size. The prior is evaluated on every
+    /// state of every batch, so `configuration.priorReuse` must be 1.
     public func train(
         sampleBatch: (inout PhiloxRandom, Int) -> DEFTTrainingBatch<Scalar>, using generator: inout PhiloxRandom,
         progress: ((DEFTTrainingProgress) -> Void)? = nil
+    ) {
+        precondition(
+            configuration.priorReuse == 1,
+            "DEFTTrainer: priorReuse \(configuration.priorReuse) needs fresh observations of pooled states; use train(sampleImages:observe:using:progress:)")
+        run(using: &generator, progress: progress) { generator in
+            let batch = sampleBatch(&generator, configuration.batchSize)
+            return model.loss(x0: batch.x0, conditioning: batch.conditioning, using: &generator)
+        }
+    }
+
+    /// Runs `configuration.steps` optimisation steps on clean samples from `sampleImages`
+    /// (which receives the generator and a count) paired with fresh observations from
+    /// `observe`.
+    ///
+    /// With `configuration.priorReuse` 1 a step draws a batch of clean samples, then their
+    /// observations, then t and ε, the draws of `train(sampleBatch:using:progress:)` with a
+    /// batch of `observe(sampleImages(…))`. With R > 1 the states come from a
+    /// `PriorEvaluationPool`: it is first filled with `priorPoolCapacity` fresh states, and
+    /// each step adds `batchSize` / R fresh ones and draws its batch from it, observing
+    /// every drawn x₀ afresh.
+    public func train(
+        sampleImages: (inout PhiloxRandom, Int) -> Tensor<Scalar>,
+        observe: (Tensor<Scalar>, inout PhiloxRandom) -> ObservationBatch<Scalar>, using generator: inout PhiloxRandom,
+        progress: ((DEFTTrainingProgress) -> Void)? = nil
+    ) {
+        let batchSize = configuration.batchSize
+        guard configuration.priorReuse > 1 else {
+            run(using: &generator, progress: progress) { generator in
+                let x0 = sampleImages(&generator, batchSize)
+                return model.loss(x0: x0, conditioning: observe(x0, &generator), using: &generator)
+            }
+            return
+        }
+
+        let freshCount = batchSize / configuration.priorReuse
+        var pool = PriorEvaluationPool<Scalar>(capacity: configuration.priorPoolCapacity)
+        while !pool.isFull {
+            pool.insert(model.noisedStates(x0: sampleImages(&generator, Swift.min(batchSize, pool.capacity - pool.count)), using: &generator))
+        }
+        run(using: &generator, progress: progress) { generator in
+            pool.insert(model.noisedStates(x0: sampleImages(&generator, freshCount), using: &generator))
+            let noised = pool.draw(batchSize, using: &generator)
+            return model.loss(noised: noised, conditioning: observe(noised.x0, &generator))
+        }
+    }
+
+    /// Runs the optimisation steps with the loss of each step from `stepLoss`.
+    private func run(
+        using generator: inout PhiloxRandom, progress: ((DEFTTrainingProgress) -> Void)?,
+        stepLoss: (inout PhiloxRandom) -> Variable<Scalar>
     ) {
         let schedule = CosineDecay(
             initialRate: configuration.learningRate, finalRate: configuration.finalLearningRate,
@@ -104,11 +172,10 @@ where Predictor.Scalar: OptimizerScalar {
         var stepsSinceReport = 0
 
         for step in 0..<configuration.steps {
-            let batch = sampleBatch(&generator, configuration.batchSize)
             let rate = rates.learningRate(atStep: step)
 
             model.network.zeroGradients()
-            let loss = model.loss(x0: batch.x0, conditioning: batch.conditioning, using: &generator)
+            let loss = stepLoss(&generator)
             loss.backward()
             if let bound = configuration.maximumGradientNorm {
                 clipGradientNorm(model.network.parameters, maxNorm: Scalar(bound))

@@ -49,15 +49,24 @@ public struct DEFTModel<Predictor: NoisePredictor, Schedule: NoiseLevelSchedule>
     public func networkInputs(
         state x: Tensor<Scalar>, time t: Tensor<Scalar>, conditioning: ObservationBatch<Scalar>
     ) -> (inputs: HTransformInputs<Scalar>, priorNoise: Tensor<Scalar>) {
+        let priorNoise = withoutRecording { prior.predictNoise(Variable(x), at: t).value }
+        return (networkInputs(state: x, time: t, priorNoise: priorNoise, conditioning: conditioning), priorNoise)
+    }
+
+    /// Forms the network inputs as `networkInputs(state:time:conditioning:)` does, from the
+    /// prior's prediction ε_θ(x, t) given as `priorNoise`.
+    public func networkInputs(
+        state x: Tensor<Scalar>, time t: Tensor<Scalar>, priorNoise: Tensor<Scalar>, conditioning: ObservationBatch<Scalar>
+    ) -> HTransformInputs<Scalar> {
         let batch = x.shape[0]
         precondition(t.shape == [batch], "DEFTModel: times of shape \(t.shape) must be [\(batch)]")
         precondition(conditioning.count == batch, "DEFTModel: \(conditioning.count) observations for \(batch) states")
+        precondition(priorNoise.shape == x.shape, "DEFTModel: prior predictions of shape \(priorNoise.shape) for states \(x.shape)")
 
         let levels = t.scalars.map { schedule.alphaBar(at: Double($0)) }
         let signal: Tensor<Scalar> = perSampleFactors(levels.map { $0.squareRoot() }, rank: x.rank)
         let noiseScale: Tensor<Scalar> = perSampleFactors(levels.map { (1 - $0).squareRoot() }, rank: x.rank)
 
-        let priorNoise = withoutRecording { prior.predictNoise(Variable(x), at: t).value }
         var tweedie = (x - priorNoise * noiseScale) / signal
         if let bounds = network.tweedieBounds {
             tweedie = tweedie
@@ -65,10 +74,9 @@ public struct DEFTModel<Predictor: NoisePredictor, Schedule: NoiseLevelSchedule>
                 .applying(.minimum, Tensor(shape: [1], repeating: Scalar(bounds.upperBound)))
         }
         let gradient = likelihoodGuidance(conditioning: conditioning, tweedie: tweedie, alphaBars: levels)
-        let inputs = HTransformInputs(
+        return HTransformInputs(
             state: x, tweedie: tweedie, likelihoodGradient: gradient, time: t,
             alphaBar: Tensor(levels.map { Scalar($0) }), features: conditioning.features)
-        return (inputs, priorNoise)
     }
 
     /// Returns g at the Tweedie estimates: ∇_{x̂₀} ln p(y | x̂₀), or, for a network with a
@@ -125,8 +133,15 @@ public struct DEFTModel<Predictor: NoisePredictor, Schedule: NoiseLevelSchedule>
     public func loss(
         x0: Tensor<Scalar>, conditioning: ObservationBatch<Scalar>, using generator: inout PhiloxRandom
     ) -> Variable<Scalar> {
+        loss(noised: noisedStates(x0: x0, using: &generator), conditioning: conditioning)
+    }
+
+    /// Draws a time t (first, one per sample) and then ε for each clean sample of `x0`
+    /// `[N, …]`, forms H_t = √ᾱ_t x₀ + √(1 − ᾱ_t) ε and evaluates the frozen prior there,
+    /// without recording.
+    public func noisedStates(x0: Tensor<Scalar>, using generator: inout PhiloxRandom) -> NoisedStates<Scalar> {
         let batch = x0.shape[0]
-        precondition(x0.rank >= 2, "DEFTModel.loss: x0 of shape \(x0.shape) must be [N, …] with at least one axis after the batch")
+        precondition(x0.rank >= 2, "DEFTModel.noisedStates: x0 of shape \(x0.shape) must be [N, …] with at least one axis after the batch")
 
         let times = (0..<batch).map { _ in schedule.randomTime(using: &generator) }
         let noise = Tensor<Scalar>.normal(shape: x0.shape, using: &generator)
@@ -135,9 +150,18 @@ public struct DEFTModel<Predictor: NoisePredictor, Schedule: NoiseLevelSchedule>
         let noiseScale: Tensor<Scalar> = perSampleFactors(levels.map { (1 - $0).squareRoot() }, rank: x0.rank)
         let state = x0 * signal + noise * noiseScale
 
-        let (inputs, priorNoise) = networkInputs(
-            state: state, time: Tensor(times.map { Scalar($0) }), conditioning: conditioning)
-        let residual = network(inputs) + (priorNoise - noise)
-        return (residual * residual).sum() / Scalar(batch)
+        let priorNoise = withoutRecording { prior.predictNoise(Variable(state), at: Tensor(times.map { Scalar($0) })).value }
+        return NoisedStates(x0: x0, times: times, noise: noise, state: state, priorNoise: priorNoise)
+    }
+
+    /// Returns the score-matching loss of `loss(x0:conditioning:using:)` at noised states
+    /// whose prior predictions are already known, so the prior is not evaluated.
+    /// `conditioning` contains one observation of each state's x₀.
+    public func loss(noised: NoisedStates<Scalar>, conditioning: ObservationBatch<Scalar>) -> Variable<Scalar> {
+        let inputs = networkInputs(
+            state: noised.state, time: Tensor(noised.times.map { Scalar($0) }), priorNoise: noised.priorNoise,
+            conditioning: conditioning)
+        let residual = network(inputs) + (noised.priorNoise - noised.noise)
+        return (residual * residual).sum() / Scalar(noised.count)
     }
 }

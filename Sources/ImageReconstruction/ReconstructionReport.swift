@@ -11,13 +11,26 @@ public struct ReconstructionReport {
     /// The share of the ground-truth images themselves that the classifier labels with the
     /// true class: the top-1 of a perfect reconstruction. Nil when not known.
     public let groundTruthTop1: Double?
+    /// The Fashion-MNIST split whose first `imageCount` images were reconstructed.
+    public let split: FashionMNIST.Split
 
-    public init(task: ImagingTask, imageCount: Int, seed: UInt64, results: [MethodResult], groundTruthTop1: Double? = nil) {
+    public init(
+        task: ImagingTask, imageCount: Int, seed: UInt64, results: [MethodResult], groundTruthTop1: Double? = nil,
+        split: FashionMNIST.Split = .evaluation
+    ) {
         self.task = task
         self.imageCount = imageCount
         self.seed = seed
         self.results = results
         self.groundTruthTop1 = groundTruthTop1
+        self.split = split
+    }
+
+    /// The images, as "the first N Fashion-MNIST evaluation images (test images 0..<N)".
+    public var imagesDescription: String {
+        let first = split.range.lowerBound
+        let source = split.isTestImages ? "test" : "training"
+        return "the first \(imageCount) Fashion-MNIST \(split.rawValue) images (\(source) images \(first)..<\(first + imageCount))"
     }
 
     /// The sentence that states `groundTruthTop1`, or nil without it.
@@ -65,7 +78,7 @@ public struct ReconstructionReport {
         """
         # \(task.rawValue): \(task.summary)
 
-        The first \(imageCount) Fashion-MNIST evaluation images (test images 0..<\(imageCount)), \
+        \(imagesDescription.prefix(1).uppercased() + imagesDescription.dropFirst()), \
         one observation each, seed \(seed).
 
         \(markdownTable)
@@ -97,7 +110,7 @@ private struct JSONReport: Encodable {
     let detailed: Bool
 
     enum Keys: String, CodingKey {
-        case task, images, seed, methods
+        case task, images, split, seed, methods
         case groundTruthTop1 = "ground_truth_top1"
     }
 
@@ -114,6 +127,7 @@ private struct JSONReport: Encodable {
         try container.encode(report.task.rawValue, forKey: .task)
         if detailed {
             try container.encode(report.imageCount, forKey: .images)
+            try container.encode(report.split.rawValue, forKey: .split)
             try container.encode(report.seed, forKey: .seed)
             try container.encode(report.groundTruthTop1, forKey: .groundTruthTop1)
         }

@@ -34,6 +34,7 @@ public struct FineTunedNetwork {
             "steps": String(training.steps),
             "batch_size": String(training.batchSize),
             "learning_rate": String(training.learningRate),
+            "prior_reuse": String(training.priorReuse),
             "seed": String(configuration.seed),
             "prior": prior,
         ])

@@ -19,6 +19,9 @@ public enum FashionMNIST {
         case fineTuning
         /// Test images 0..<1000, for evaluation only.
         case evaluation
+        /// Test images 1000..<2000, for choosing settings without looking at the evaluation
+        /// images. Neither the prior, the classifier nor DEFT trains on them.
+        case validation
 
         /// The indices within the source file.
         public var range: Range<Int> {
@@ -26,11 +29,15 @@ public enum FashionMNIST {
             case .priorTraining: 0..<59_000
             case .fineTuning: 59_000..<60_000
             case .evaluation: 0..<1_000
+            case .validation: 1_000..<2_000
             }
         }
 
-        var filePrefix: String { self == .evaluation ? "t10k" : "train" }
-        var fileCount: Int { self == .evaluation ? 10_000 : 60_000 }
+        /// Whether the split comes from the test file rather than the training file.
+        public var isTestImages: Bool { self == .evaluation || self == .validation }
+
+        var filePrefix: String { isTestImages ? "t10k" : "train" }
+        var fileCount: Int { isTestImages ? 10_000 : 60_000 }
     }
 
     /// The class names, in label order.

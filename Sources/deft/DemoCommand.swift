@@ -62,7 +62,7 @@ enum DemoCommand {
         let options = try CommandLineOptions(
             command: "demo", arguments: arguments,
             valued: ImagingCommandOptions.deftSamplingOptions.union([
-                "task", "images", "finetune-steps", "finetune-batch-size", "learning-rate", "base-channels", "pigdm-steps", "ddrm-steps",
+                "task", "images", "finetune-steps", "finetune-batch-size", "learning-rate", "base-channels", "prior-reuse", "pigdm-steps", "ddrm-steps",
                 "reddiff-steps", "batch-size", "seed", "prior", "classifier", "data", "output",
             ]),
             boolean: ImagingCommandOptions.deftSamplingFlags.union(["json", "quiet"]))

@@ -11,8 +11,9 @@ enum EvaluateCommand {
         usage: deft evaluate [--task NAME] [--h-network FILE] [options]
 
         Reconstructs the first --images Fashion-MNIST evaluation images (test images
-        0..<N) from one noisy observation each, with every method of --methods on the same
-        prior and observations, and scores them. Writes results.md (the table), results.json
+        0..<N; with --split validation, test images 1000..<1000 + N) from one noisy
+        observation each, with every method of --methods on the same prior and
+        observations, and scores them. Writes results.md (the table), results.json
         and reconstructions.png (rows: ground truth, the observation shown as an image,
         then each method) into a new folder under --output, and prints the table.
 
@@ -44,6 +45,10 @@ enum EvaluateCommand {
                                   unless --methods leaves out deft)
           --methods LIST          methods to run (default deft,dps,pigdm,ddrm,reddiff,pinv)
           --images N              evaluation images, 1 to 1000 (default 1000)
+          --split NAME            evaluation (test images 0..<1000, the benchmark's) or
+                                  validation (test images 1000..<2000, for choosing
+                                  settings without looking at the evaluation images);
+                                  default evaluation
         \(ImagingCommandOptions.samplingOptionsHelp)
           --seed N                seed of the observation noise and the samplers (default 0)
           --prior FILE            prior file (default models/fashion-mnist-prior.safetensors)
@@ -63,7 +68,7 @@ enum EvaluateCommand {
         let options = try CommandLineOptions(
             command: "evaluate", arguments: arguments,
             valued: ImagingCommandOptions.deftSamplingOptions.union([
-                "task", "h-network", "methods", "images", "pigdm-steps", "ddrm-steps", "reddiff-steps", "batch-size",
+                "task", "h-network", "methods", "images", "split", "pigdm-steps", "ddrm-steps", "reddiff-steps", "batch-size",
                 "seed", "prior", "classifier", "data", "output",
             ]),
             boolean: ImagingCommandOptions.deftSamplingFlags.union(["json", "quiet"]))
@@ -76,6 +81,11 @@ enum EvaluateCommand {
                 expected: "a comma-separated list of \(MethodCatalogue.names.joined(separator: ", "))")
         }
         let imageCount = try options.int("images", default: 1000, range: 1...1000)
+        let splitName = options.string("split") ?? FashionMNIST.Split.evaluation.rawValue
+        guard let split = FashionMNIST.Split(rawValue: splitName), split.isTestImages else {
+            throw CommandLineError.invalidValue(
+                command: "evaluate", option: "split", value: splitName, expected: "evaluation or validation")
+        }
         let batchSize = try options.int("batch-size", default: 32, range: 1...1000)
         let seed = try ImagingCommandOptions.seed(options)
 
@@ -106,7 +116,7 @@ enum EvaluateCommand {
         do {
             report = try ImagingCommandOptions.evaluate(
                 entries: entries, task: task, likelihood: likelihood, classifier: classifier, directory: directory,
-                imageCount: imageCount, batchSize: batchSize, seed: seed, runFolder: runFolder)
+                imageCount: imageCount, batchSize: batchSize, seed: seed, runFolder: runFolder, split: split)
         } catch {
             RunFolder.removeIfEmpty(runFolder)
             throw error

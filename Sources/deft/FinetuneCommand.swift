@@ -32,6 +32,7 @@ enum FinetuneCommand {
           --batch-size N          images per step (default \(defaults.batchSize))
           --learning-rate X       peak Adam learning rate (default \(defaults.learningRate))
           --base-channels N       first-level channels of the h-network's U-Net, a multiple of 4 (default 8)
+        \(ImagingCommandOptions.priorReuseHelp)
           --seed N                seed of the initial weights, batches and noise (default 0)
           --prior FILE            prior file (default models/fashion-mnist-prior.safetensors)
           --data DIR              folder of the Fashion-MNIST files (default /usr/share/datasets/fashion-mnist)
@@ -47,7 +48,7 @@ enum FinetuneCommand {
         }
         let options = try CommandLineOptions(
             command: "finetune", arguments: arguments,
-            valued: ["task", "steps", "batch-size", "learning-rate", "base-channels", "seed", "prior", "data", "output"], boolean: ["quiet"])
+            valued: ["task", "steps", "batch-size", "learning-rate", "base-channels", "prior-reuse", "seed", "prior", "data", "output"], boolean: ["quiet"])
         Log.isQuiet = options.flag("quiet")
         let task = try ImagingCommandOptions.task(options)
         let seed = try ImagingCommandOptions.seed(options)

@@ -78,10 +78,18 @@ enum ImagingCommandOptions {
           --finetune-batch-size N images per fine-tuning step (default \(DEFTImageFineTuningConfiguration.defaultTraining.batchSize))
           --learning-rate X       peak Adam learning rate (default \(DEFTImageFineTuningConfiguration.defaultTraining.learningRate))
           --base-channels N       first-level channels of the h-network's U-Net, a multiple of 4 (default \(ImageHTransformArchitecture().baseChannels))
+        \(priorReuseHelp)
+        """
+
+    static let priorReuseHelp = """
+          --prior-reuse R         training draws per evaluation of the frozen prior, from a
+                                  pool of \(DEFTTrainingConfiguration().priorPoolCapacity) noised states, each drawn with fresh
+                                  observation noise; must divide the batch size (default 1:
+                                  the prior is evaluated at every draw)
         """
 
     /// Returns the fine-tuning settings from the options named by `stepsOption` and
-    /// `batchSizeOption` and from `--learning-rate` and `--base-channels`.
+    /// `batchSizeOption` and from `--learning-rate`, `--base-channels` and `--prior-reuse`.
     static func fineTuningConfiguration(
         _ options: CommandLineOptions, stepsOption: String, batchSizeOption: String, seed: UInt64
     ) throws -> DEFTImageFineTuningConfiguration {
@@ -89,12 +97,19 @@ enum ImagingCommandOptions {
         let steps = try options.int(stepsOption, default: training.steps, range: 1...10_000_000)
         let batchSize = try options.int(batchSizeOption, default: training.batchSize, range: 1...4096)
         let learningRate = try options.double("learning-rate", default: training.learningRate, range: 1e-8...1)
+        let reuse = try options.int("prior-reuse", default: training.priorReuse, range: 1...batchSize)
+        guard batchSize % reuse == 0 else {
+            throw CommandLineError.invalidValue(
+                command: options.command, option: "prior-reuse", value: String(reuse),
+                expected: "a divisor of the batch size \(batchSize), so that every step evaluates the prior on batch size / R states")
+        }
         // The warm-up must end before the last step; short runs (tests, smoke runs) get a tenth of their steps.
         let warmup = Swift.min(training.warmupSteps, steps / 10)
         training = DEFTTrainingConfiguration(
             steps: steps, batchSize: batchSize, learningRate: learningRate, finalLearningRate: training.finalLearningRate,
             warmupSteps: warmup, averageDecay: training.averageDecay, maximumGradientNorm: training.maximumGradientNorm,
-            reportInterval: Swift.max(1, Swift.min(training.reportInterval, steps / 10)))
+            reportInterval: Swift.max(1, Swift.min(training.reportInterval, steps / 10)), priorReuse: reuse,
+            priorPoolCapacity: Swift.max(training.priorPoolCapacity, batchSize))
         var architecture = ImageHTransformArchitecture()
         architecture.baseChannels = try options.int("base-channels", default: architecture.baseChannels, range: 1...256)
         guard architecture.baseChannels % architecture.groups == 0 else {
@@ -213,17 +228,18 @@ enum ImagingCommandOptions {
     /// results.md, results.json and reconstructions.png into `runFolder`.
     static func evaluate(
         entries: [MethodEntry], task: ImagingTask, likelihood: any GaussianObservationModel<Float>,
-        classifier: FashionClassifier<Float>, directory: URL, imageCount: Int, batchSize: Int, seed: UInt64, runFolder: URL
+        classifier: FashionClassifier<Float>, directory: URL, imageCount: Int, batchSize: Int, seed: UInt64, runFolder: URL,
+        split: FashionMNIST.Split = .evaluation
     ) throws -> ReconstructionReport {
-        let evaluation = try FashionMNIST.load(.evaluation, as: Float.self, paddedTo32: true, directory: directory)
+        let images = try FashionMNIST.load(split, as: Float.self, paddedTo32: true, directory: directory)
         let run = ReconstructionEvaluation(
             task: task, likelihood: likelihood, classifier: classifier,
-            truth: evaluation.images.slice(alongAxis: 0, 0..<imageCount), labels: Array(evaluation.labels[0..<imageCount]),
+            truth: images.images.slice(alongAxis: 0, 0..<imageCount), labels: Array(images.labels[0..<imageCount]),
             batchSize: batchSize, seed: seed)
-        Log.info("reconstructing \(imageCount) evaluation images for \(task.summary)")
+        Log.info("reconstructing \(imageCount) \(split.rawValue) images for \(task.summary)")
         let results = try entries.map { try run.run($0, progress: Log.info) }
         let report = ReconstructionReport(
-            task: task, imageCount: imageCount, seed: seed, results: results, groundTruthTop1: run.groundTruthTop1)
+            task: task, imageCount: imageCount, seed: seed, results: results, groundTruthTop1: run.groundTruthTop1, split: split)
 
         let preview = run.previewCount
         let grid = ReconstructionFigure.grid(

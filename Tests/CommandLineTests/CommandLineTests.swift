@@ -102,6 +102,16 @@ final class CommandLineTests: XCTestCase {
             (["demo", "--images", "0"], "invalid value '0' for '--images' of 'deft demo': expected an integer from 1 to 1000"),
             (["evaluate", "--images", "1001"], "invalid value '1001' for '--images' of 'deft evaluate': expected an integer from 1 to 1000"),
             (["finetune", "--learning-rate", "fast"], "invalid value 'fast' for '--learning-rate' of 'deft finetune'"),
+            (["evaluate", "--split", "fineTuning"], "invalid value 'fineTuning' for '--split' of 'deft evaluate': expected evaluation or validation"),
+            (["finetune", "--prior-reuse", "32"], "invalid value '32' for '--prior-reuse' of 'deft finetune': expected an integer from 1 to 16"),
+            (
+                ["finetune", "--prior-reuse", "3"],
+                "invalid value '3' for '--prior-reuse' of 'deft finetune': expected a divisor of the batch size 16"
+            ),
+            (
+                ["demo", "--finetune-batch-size", "8", "--prior-reuse", "3"],
+                "invalid value '3' for '--prior-reuse' of 'deft demo': expected a divisor of the batch size 8"
+            ),
             (["demo", "--ddrm-steps", "1001"], "invalid value '1001' for '--ddrm-steps' of 'deft demo': expected an integer from 1 to 1000"),
         ]
         for (arguments, message) in cases {
@@ -261,6 +271,30 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(run.standardError.contains("deft: warning: dps: 2 of 2 reconstructions contain NaN or ±∞"), run.standardError)
         XCTAssertFalse(run.standardError.contains("pinv"), "A⁺y does not use the prior: \(run.standardError)")
         XCTAssertTrue(run.standardOutput.contains("\"nan\""), "the dps row is flagged nan: \(run.standardOutput)")
+    }
+
+    func testEvaluateOnValidationSplit() throws {
+        guard FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory.path) else {
+            throw XCTSkip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+        }
+        let folder = try temporaryFolder()
+        let arguments = ["evaluate", "--quiet", "--methods", "pinv", "--images", "2", "--batch-size", "2", "--output", folder.path]
+        let validation = try deft(arguments + ["--json", "--split", "validation"])
+        XCTAssertEqual(validation.status, 0, validation.standardError)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(validation.standardOutput.utf8)) as? [String: Any])
+        XCTAssertEqual(report["split"] as? String, "validation")
+
+        let page = try deft(arguments + ["--split", "validation"])
+        XCTAssertTrue(
+            page.standardOutput.contains("The first 2 Fashion-MNIST validation images (test images 1000..<1002)"), page.standardOutput)
+        let evaluation = try deft(arguments)
+        XCTAssertTrue(
+            evaluation.standardOutput.contains("The first 2 Fashion-MNIST evaluation images (test images 0..<2)"), evaluation.standardOutput)
+
+        // Other images, so other scores of A⁺y.
+        let psnr = { (text: String) in text.split(separator: "\n").first { $0.hasPrefix("| pinv") } }
+        XCTAssertNotNil(psnr(page.standardOutput))
+        XCTAssertNotEqual(psnr(page.standardOutput), psnr(evaluation.standardOutput))
     }
 
     // MARK: - End to end

@@ -60,6 +60,18 @@ final class FashionMNISTTests: XCTestCase {
         XCTAssertEqual(images[0, 0, 9, 3], 2 * 255 / 255 - 1, accuracy: 1e-15)
     }
 
+    func testValidationSplitIsTheNextThousandTestImages() throws {
+        writeTestSplit()
+        let (images, labels) = try FashionMNIST.load(.validation, as: Double.self, directory: directory)
+        XCTAssertEqual(images.shape, [1000, 1, 28, 28])
+        XCTAssertEqual(labels.count, 1000)
+        // Validation image 3 is test image 1003: label 3, pixel (0, 5) is byte (1003 + 5) mod 256 = 240.
+        XCTAssertEqual(labels[3], 3)
+        XCTAssertEqual(images[3, 0, 0, 5], 2 * 240 / 255 - 1, accuracy: 1e-15)
+        XCTAssertEqual(FashionMNIST.Split.validation.range, 1000..<2000)
+        XCTAssertTrue(FashionMNIST.Split.evaluation.range.allSatisfy { !FashionMNIST.Split.validation.range.contains($0) })
+    }
+
     func testPaddingAddsBlackBorder() throws {
         writeTestSplit()
         let plain = try FashionMNIST.load(.evaluation, as: Float.self, directory: directory).images
