@@ -126,14 +126,27 @@ func processorName() -> String {
 }
 
 /// Returns the working directory's git commit, abbreviated and marked "-dirty" when files
-/// have uncommitted changes, or nil where git or the repository is missing. A session
-/// records it, since its results depend on the code.
+/// other than the default journals (`benchmarks/imaging-journal`) and
+/// `benchmarks/RESULTS.md` have uncommitted changes, or nil where git or the repository is
+/// missing. A session records it, since its results depend on the code. The journals and
+/// the results page are left out because a resumed run finds them changed by the run
+/// before it.
 /// NOTE: this is the commit of the folder the run starts in, which need not be the source
 /// that the binary was built from.
 func sourceCommit() -> String? {
+    guard let commit = gitOutput(["rev-parse", "--short", "HEAD"]), !commit.isEmpty,
+        let changes = gitOutput(["status", "--porcelain", "--", ":(top)", ":(top,exclude)benchmarks/imaging-journal", ":(top,exclude)benchmarks/RESULTS.md"])
+    else {
+        return nil
+    }
+    return changes.isEmpty ? commit : commit + "-dirty"
+}
+
+/// Returns what `git` with `arguments` prints, trimmed, or nil when it fails.
+func gitOutput(_ arguments: [String]) -> String? {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["git", "describe", "--always", "--dirty"]
+    process.arguments = ["git"] + arguments
     let output = Pipe()
     process.standardOutput = output
     process.standardError = FileHandle.nullDevice
@@ -145,8 +158,7 @@ func sourceCommit() -> String? {
     let data = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else { return nil }
-    let commit = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    return commit.isEmpty ? nil : commit
+    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
 /// A journal folder that another run is using.
