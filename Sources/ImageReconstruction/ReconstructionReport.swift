@@ -26,11 +26,11 @@ public struct ReconstructionReport {
         self.split = split
     }
 
-    /// The images, as "the first N Fashion-MNIST evaluation images (test images 0..<N)".
+    /// The images, as "The first N Fashion-MNIST evaluation images (test images 0..<N)".
     public var imagesDescription: String {
         let first = split.range.lowerBound
         let source = split.isTestImages ? "test" : "training"
-        return "the first \(imageCount) Fashion-MNIST \(split.rawValue) images (\(source) images \(first)..<\(first + imageCount))"
+        return "The first \(imageCount) Fashion-MNIST \(split.rawValue) images (\(source) images \(first)..<\(first + imageCount))"
     }
 
     /// The sentence that states `groundTruthTop1`, or nil without it.
@@ -78,7 +78,7 @@ public struct ReconstructionReport {
         """
         # \(task.rawValue): \(task.summary)
 
-        \(imagesDescription.prefix(1).uppercased() + imagesDescription.dropFirst()), \
+        \(imagesDescription), \
         one observation each, seed \(seed).
 
         \(markdownTable)

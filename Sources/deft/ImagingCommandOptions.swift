@@ -231,10 +231,10 @@ enum ImagingCommandOptions {
         classifier: FashionClassifier<Float>, directory: URL, imageCount: Int, batchSize: Int, seed: UInt64, runFolder: URL,
         split: FashionMNIST.Split = .evaluation
     ) throws -> ReconstructionReport {
-        let images = try FashionMNIST.load(split, as: Float.self, paddedTo32: true, directory: directory)
+        let dataset = try FashionMNIST.load(split, as: Float.self, paddedTo32: true, directory: directory)
         let run = ReconstructionEvaluation(
             task: task, likelihood: likelihood, classifier: classifier,
-            truth: images.images.slice(alongAxis: 0, 0..<imageCount), labels: Array(images.labels[0..<imageCount]),
+            truth: dataset.images.slice(alongAxis: 0, 0..<imageCount), labels: Array(dataset.labels[0..<imageCount]),
             batchSize: batchSize, seed: seed)
         Log.info("reconstructing \(imageCount) \(split.rawValue) images for \(task.summary)")
         let results = try entries.map { try run.run($0, progress: Log.info) }
