@@ -20,7 +20,8 @@ public struct TaskConditioning {
     /// task's own, except for CT. There it is the dense SVD of the Radon matrix
     /// (`DenseSingularValueObservation`, which delegates sampling and the likelihood to the
     /// task's model), so the Gaussian posterior gradient costs two matrix products instead
-    /// of conjugate-gradient iterations.
+    /// of conjugate-gradient iterations, and the A⁺y feature runs its CGLS iterations on
+    /// the diagonal Σ instead of the Radon transform.
     public let guidanceLikelihood: any ObservationModel<Float>
 
     public init(task: ImagingTask, likelihood: any GaussianObservationModel<Float>) {
@@ -73,6 +74,12 @@ public struct TaskConditioning {
         case .superResolution, .blur, .ct:
             guard let linear = likelihood as? any LinearObservationModel<Float> else {
                 preconditionFailure("TaskConditioning: the \(task.rawValue) model \(type(of: likelihood)) is not linear")
+            }
+            if let radon = likelihood as? RadonTransformOperator<Float>, let spectral = guidanceLikelihood as? DenseSingularValueObservation<Float> {
+                // CT's A⁺y is the operator's CGLS, run in the singular basis: the same
+                // iterate, for two matrix products instead of two Radon transforms per step.
+                return spectral.conjugateGradientLeastSquares(
+                    y, iterations: radon.pseudoInverseIterations, relativeTolerance: radon.pseudoInverseTolerance)
             }
             return linear.pseudoInverse(y)
         case .hdr:

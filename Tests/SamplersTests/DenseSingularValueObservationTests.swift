@@ -66,6 +66,41 @@ final class DenseSingularValueObservationTests: XCTestCase {
         XCTAssertLessThan(maximumAbsoluteDifference(recovered, iterative), 1e-6 * size, "SVD and CGLS pseudo-inverses differ")
     }
 
+    func testSpectralCGLSMatchesOperatorCGLS() throws {
+        // The Radon transform's own CGLS iterates, in Double, after 1, 5 and 30 steps, on
+        // noisy observations (not in the range of A) of 12 × 12 images at 6 angles.
+        var generator = PhiloxRandom(seed: 7)
+        let x = Tensor<Double>.normal(shape: [3, 1, 12, 12], using: &generator)
+        for iterations in [1, 5, 30] {
+            let base = RadonTransformOperator<Double>(
+                height: 12, width: 12, angleCount: 6, noiseStandardDeviation: 0.1,
+                pseudoInverseIterations: iterations, pseudoInverseTolerance: 1e-6)
+            let model = try DenseSingularValueObservation(wrapping: base, signalShape: [1, 12, 12])
+            var noise = PhiloxRandom(seed: 8)
+            let y = base.sample(given: x, using: &noise)
+            let spectral = model.conjugateGradientLeastSquares(y, iterations: iterations, relativeTolerance: 1e-6)
+            let iterative = base.pseudoInverse(y)
+            let size = iterative.scalars.map { Swift.abs($0) }.max()!
+            // CG amplifies rounding as it goes: after 5 steps the two agree to 3e-15 of the
+            // size, after 30 to about 2e-4 (the rank here is 108), far below what the
+            // feature's use needs.
+            let tolerance = iterations <= 5 ? 1e-12 : 1e-3
+            XCTAssertLessThan(maximumAbsoluteDifference(spectral, iterative), tolerance * size, "\(iterations) iterations")
+        }
+
+        // A loose tolerance stops both at the same step.
+        let loose = RadonTransformOperator<Double>(
+            height: 12, width: 12, angleCount: 6, noiseStandardDeviation: 0.1, pseudoInverseIterations: 200,
+            pseudoInverseTolerance: 1e-2)
+        let model = try DenseSingularValueObservation(wrapping: loose, signalShape: [1, 12, 12])
+        let y = loose.project(x)
+        let iterative = loose.pseudoInverse(y)
+        let size = iterative.scalars.map { Swift.abs($0) }.max()!
+        XCTAssertLessThan(
+            maximumAbsoluteDifference(model.conjugateGradientLeastSquares(y, iterations: 200, relativeTolerance: 1e-2), iterative),
+            1e-9 * size)
+    }
+
     func testCTTaskFactors() throws {
         // The shipped CT task, 32 × 32 images at 16 angles, with A x checked on two images.
         let ct = try XCTUnwrap(ImagingTask.ct.observationModel(as: Double.self) as? RadonTransformOperator<Double>)
