@@ -82,8 +82,7 @@ final class DenseSingularValueObservationTests: XCTestCase {
             let iterative = base.pseudoInverse(y)
             let size = iterative.scalars.map { Swift.abs($0) }.max()!
             // CG amplifies rounding as it goes: after 5 steps the two agree to 3e-15 of the
-            // size, after 30 to about 2e-4 (the rank here is 108), far below what the
-            // feature's use needs.
+            // size, after 30 to about 2e-4, far below what the feature's use needs.
             let tolerance = iterations <= 5 ? 1e-12 : 1e-3
             XCTAssertLessThan(maximumAbsoluteDifference(spectral, iterative), tolerance * size, "\(iterations) iterations")
         }
