@@ -76,8 +76,8 @@ public struct TaskConditioning {
                 preconditionFailure("TaskConditioning: the \(task.rawValue) model \(type(of: likelihood)) is not linear")
             }
             if let radon = likelihood as? RadonTransformOperator<Float>, let spectral = guidanceLikelihood as? DenseSingularValueObservation<Float> {
-                // CT's A⁺y is the operator's CGLS, run in the singular basis: the same
-                // iterate, for two matrix products instead of two Radon transforms per step.
+                // CT's A⁺y is the operator's CGLS iteration, run in the singular basis, so it
+                // costs two matrix products in all instead of two Radon transforms per step.
                 return spectral.conjugateGradientLeastSquares(
                     y, iterations: radon.pseudoInverseIterations, relativeTolerance: radon.pseudoInverseTolerance)
             }
